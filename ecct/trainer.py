@@ -1,0 +1,79 @@
+"""SFTTrainer with generation-based dev evaluation: each evaluation decodes the dev documents, parses and scores them.
+
+The metrics are merged into the dict ``evaluate`` returns, so ``metric_for_best_model="span/triplet/f1"``
+selects checkpoints by dev triplet F1 and ``load_best_model_at_end`` restores the best adapter before testing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trl import SFTTrainer
+
+from ecct.data.model import Document
+from ecct.evaluation import evaluate_documents
+from ecct.generate import GenerationSettings
+from ecct.prompts import PromptConfig
+
+log = logging.getLogger(__name__)
+
+BEST_METRIC = "span/triplet/f1"
+# Headline numbers logged at every evaluation (the full dict, raw counts included, goes to dev_metrics.jsonl).
+LOGGED_SUFFIXES = ("/precision", "/recall", "/f1")
+LOGGED_PREFIXES = ("errors/", "violations/")
+
+
+class GenerativeEvalSFTTrainer(SFTTrainer):
+    def __init__(
+        self,
+        *args: Any,
+        dev_documents: Sequence[Document],
+        prompt_config: PromptConfig,
+        generation: GenerationSettings,
+        dev_log: Path | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.dev_documents = list(dev_documents)
+        self.prompt_config = prompt_config
+        self.generation = generation
+        self.dev_log = dev_log
+
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        if not self.dev_documents:
+            return metrics
+        scores, _ = evaluate_documents(
+            self.model,
+            self.processing_class,
+            self.dev_documents,
+            self.prompt_config,
+            self.generation,
+            description=f"dev generation @ step {self.state.global_step}",
+        )
+        generated = {
+            f"{metric_key_prefix}_{key}": float(value)
+            for key, value in scores.items()
+            if key.endswith(LOGGED_SUFFIXES) or key.startswith(LOGGED_PREFIXES)
+        }
+        metrics.update(generated)
+        self.log(generated)
+        log.info(
+            "step %d: dev triplet F1 %.4f (word-level %.4f)",
+            self.state.global_step,
+            scores["span/triplet/f1"],
+            scores["word/triplet/f1"],
+        )
+        if self.dev_log is not None and self.is_world_process_zero():
+            with self.dev_log.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": self.state.global_step, **scores}) + "\n")
+        return metrics

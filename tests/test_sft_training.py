@@ -1,0 +1,160 @@
+"""SFTTrainer on the tiny model: only adapters change, QLoRA trains in 4-bit, the stop token is learned and used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from trl import SFTConfig, SFTTrainer
+
+from ecct.data.readers import read_jsonl
+from ecct.experiment import lora_config
+from ecct.generate import GenerationSettings, generate
+from ecct.models import load_model, load_tokenizer, resolve_model_path
+from ecct.prompts import PromptConfig
+from ecct.sft_data import MaxLengthError, build_sft_dataset
+
+DEMO = Path(__file__).resolve().parents[1] / "ecct" / "data" / "demo" / "demo.jsonl"
+TINY = OmegaConf.create(
+    {
+        "source": "tiny",
+        "hidden_size": 64,
+        "num_layers": 2,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "dtype": "float32",
+        "lora_target_modules": "all-linear",
+    }
+)
+PROMPT = PromptConfig.from_config({"name": "desc", "components": ["description", "format"], "language": "en"})
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(TINY, resolve_model_path(TINY))
+
+
+@pytest.fixture(scope="module")
+def documents():
+    return read_jsonl(DEMO).documents[:8]
+
+
+def _args(tmp_path: Path, **overrides) -> SFTConfig:
+    base = {
+        "output_dir": str(tmp_path),
+        "max_steps": 2,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 1e-2,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "use_cpu": True,
+        "report_to": "none",
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "max_length": 1024,
+        "seed": 0,
+    }
+    return SFTConfig(**(base | overrides))
+
+
+def _peft_cfg(method: str) -> OmegaConf:
+    return OmegaConf.create(
+        {
+            "peft": {
+                "method": method,
+                "r": 4,
+                "alpha": 8,
+                "dropout": 0.0,
+                "target_modules": "all-linear",
+                "load_in_4bit": method == "qlora",
+                "compute_dtype": "float32",
+            }
+        }
+    )
+
+
+def test_lora_step_changes_only_adapter_weights(tmp_path, tokenizer, documents) -> None:
+    dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 1024)
+    model = load_model(TINY, {"load_in_4bit": False})
+    trainer = SFTTrainer(
+        model=model,
+        args=_args(tmp_path),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(_peft_cfg("lora")),
+    )
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p.detach())}
+    lora_params = {n for n in before if "lora_" in n}
+    assert lora_params, "no adapter parameters were created"
+    assert changed, "no parameter changed"
+    assert changed <= lora_params, f"frozen base weights changed: {sorted(changed - lora_params)[:3]}"
+    # lora_A starts random and lora_B at zero; after two steps every B matrix has moved.
+    assert {n for n in lora_params if "lora_B" in n} <= changed
+
+
+def test_qlora_two_steps_in_4bit(tmp_path, tokenizer, documents) -> None:
+    pytest.importorskip("bitsandbytes")
+    peft = _peft_cfg("qlora")
+    model = load_model(TINY, peft.peft)
+    assert getattr(model, "is_loaded_in_4bit", False)
+    dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 1024)
+    trainer = SFTTrainer(
+        model=model,
+        args=_args(tmp_path),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(peft),
+    )
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    output = trainer.train()
+    assert torch.isfinite(torch.tensor(output.training_loss))
+    assert any(not torch.equal(before[n], p.detach()) for n, p in trainer.model.named_parameters() if n in before)
+    assert type(trainer.model.base_model.model.model.layers[0].mlp.down_proj.base_layer).__name__ == "Linear4bit"
+
+
+def test_end_of_turn_token_is_inside_completion_labels(tmp_path, tokenizer, documents) -> None:
+    dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 1024)
+    model = load_model(TINY, {"load_in_4bit": False})
+    trainer = SFTTrainer(model=model, args=_args(tmp_path), train_dataset=dataset, processing_class=tokenizer)
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert eos == tokenizer.eos_token_id and eos != tokenizer.pad_token_id
+    for row in trainer.train_dataset:
+        labels = [t for t in row["labels"] if t != -100]
+        assert eos in labels, "the end-of-turn token is not trained on"
+        # Only the completion is supervised: the prompt's own end-of-turn tokens are masked.
+        assert len(labels) < len(row["input_ids"])
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+    for input_ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+        supervised = input_ids[labels != -100].tolist()
+        assert supervised.count(eos) == 1 and tokenizer.pad_token_id not in supervised
+
+
+def test_generation_stops_after_learning_a_short_answer(tmp_path, tokenizer, documents) -> None:
+    """Overfit one document: greedy decoding must reproduce its completion and stop at the end-of-turn token."""
+    doc = documents[0]
+    dataset, _ = build_sft_dataset([doc] * 8, PROMPT, tokenizer, 1024)
+    model = load_model(TINY, {"load_in_4bit": False})
+    trainer = SFTTrainer(
+        model=model,
+        args=_args(tmp_path, max_steps=60, learning_rate=3e-3, lr_scheduler_type="constant"),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    target = dataset[0]["completion"][0]["content"]
+    prompt = dataset[0]["prompt"]
+    budget = len(tokenizer(target)["input_ids"]) + 20
+    [output] = generate(trainer.model, tokenizer, [prompt], GenerationSettings(max_new_tokens=budget, progress=False))
+    assert output == target
+
+
+def test_max_length_that_cuts_gold_completions_is_an_error(tokenizer, documents) -> None:
+    with pytest.raises(MaxLengthError, match=r"longer than trainer.max_length=40 \(longest: \d+ tokens"):
+        build_sft_dataset(documents, PROMPT, tokenizer, 40)
+    dataset, report = build_sft_dataset(documents, PROMPT, tokenizer, report_limit := 200, skip_longer=True)
+    assert report.kept == len(dataset) and report.kept + report.skipped == len(documents)
+    assert report.max_length == report_limit

@@ -1,0 +1,84 @@
+"""``python -m ecct.data stats``: composes the config, loads the corpus and prints the table."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ecct.data import paths
+from ecct.data.__main__ import main
+from ecct.data.model import CATEGORIES
+from ecct.data.paths import REPO_ROOT
+
+
+def row(output: str, label: str) -> list[str]:
+    """The cells of the table row whose label is ``label`` (all, train, valid, test)."""
+    match = re.search(rf"^{re.escape(label)}\s+(.+)$", output, flags=re.MULTILINE)
+    assert match, f"no row {label!r} in:\n{output}"
+    return match.group(1).split()
+
+
+@pytest.fixture
+def no_corpora(monkeypatch, tmp_path):
+    monkeypatch.delenv("ECCT_DATA_DIR", raising=False)
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "checkout")
+
+
+def test_gui2016_counts(data_dir, capsys):
+    from ecct.data.readers import read_gui2016_csv
+
+    assert main(["stats", "data=gui2016", f"data_dir={data_dir}"]) == 0
+    out = capsys.readouterr().out
+    assert row(out, "documents") == ["1,947", "1,558", "194", "195"]
+    # 2,169 cause annotations in the file; 13 instances repeat another line verbatim, so the distinct triplets
+    # are fewer. Both are shown, the distinct count checked against the reader directly.
+    assert row(out, "source pairs (before dedup)")[0] == "2,169"
+    documents = read_gui2016_csv(data_dir / "gui2016_ece_rthn/datacsv_2105.csv").documents
+    distinct = sum(len(doc.triplets) for doc in documents)
+    assert row(out, "triplets")[0] == f"{distinct:,}"
+    category_total = sum(int(row(out, f"triplets {c}")[0].replace(",", "")) for c in CATEGORIES)
+    assert category_total == distinct
+    assert "split split20-1" in out and "1566, 1840" in out and "nothing skipped" in out
+
+
+def test_split_overrides_reach_the_split(data_dir, capsys):
+    assert main(["stats", "data=gui2016", "data.split.index=3", f"data_dir={data_dir}"]) == 0
+    assert "split split20-3" in capsys.readouterr().out
+    assert main(["stats", "data=gui2016_ecpe", "data.split.fold=9", f"data_dir={data_dir}"]) == 0
+    out = capsys.readouterr().out
+    assert "split ecpe10-9" in out and "1807" in out
+
+
+def test_demo_works_without_the_corpora(no_corpora, capsys):
+    assert main(["stats", "data=demo"]) == 0
+    out = capsys.readouterr().out
+    assert row(out, "documents") == ["30", "24", "3", "3"]
+    assert "corpus demo" in out and "nothing skipped" in out
+
+
+def test_missing_corpora_is_a_clear_error(no_corpora, capsys):
+    assert main(["stats", "data=gui2016"]) == 1
+    assert "ECCT_DATA_DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "code"), [([], 2), (["count"], 2), (["--help"], 0), (["stats", "data=nope"], 2)])
+def test_usage_and_bad_overrides(argv, code, capsys):
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    assert "usage: python -m ecct.data stats" in captured.out + captured.err
+
+
+def test_module_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "ecct.data", "stats", "data=demo"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert row(result.stdout, "documents")[0] == "30"

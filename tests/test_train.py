@@ -1,0 +1,157 @@
+"""Training on CPU with the tiny random model: adapters, QLoRA, EOS learning, resume, W&B runs, config composition."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from ecct.data.paths import REPO_ROOT
+
+CONF = REPO_ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_config_composes(experiment: str) -> None:
+    cfg = compose_config(f"+experiment={experiment}")
+    OmegaConf.resolve(cfg)  # every interpolation resolves
+    assert cfg.experiment_name == experiment
+    assert set(cfg) >= {"model", "peft", "prompt", "data", "augment", "trainer", "eval", "logger", "seed"}
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
+def test_every_model_config_composes_with_lora_and_qlora(model: str) -> None:
+    for peft in ("lora", "qlora"):
+        cfg = compose_config("+experiment=smoke", f"model={model}", f"peft={peft}")
+        OmegaConf.resolve(cfg)
+        assert cfg.peft.target_modules == cfg.model.lora_target_modules
+
+
+def test_experiment_is_not_in_the_defaults_list() -> None:
+    cfg = compose_config()
+    assert cfg.experiment_name == "default"
+
+
+def _run_cli(run_dir: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "ecct.train", "+experiment=smoke", f"hydra.run.dir={run_dir}", *overrides],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_smoke_run_writes_every_artifact(tmp_path: Path) -> None:
+    result = _run_cli(tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    for name in (
+        "config.yaml",
+        "versions.json",
+        "metrics.json",
+        "predictions.jsonl",
+        "train_log.jsonl",
+        "dev_metrics.jsonl",
+        "adapter/adapter_config.json",
+    ):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train/steps"] == 2
+    assert 0.0 <= metrics["test/span/triplet/f1"] <= 1.0
+    records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) == metrics["data/n_test"] == 2
+    assert {"id", "text", "output", "triplets", "violations", "gold"} <= set(records[0])
+    resolved = OmegaConf.load(run / "config.yaml")
+    assert resolved.model.source == "tiny" and resolved.trainer.max_steps == 2
+
+
+def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    overrides = [
+        "logger=wandb",
+        "trainer.max_steps=40",
+        "trainer.save_steps=2",
+        "trainer.eval_steps=2",
+        "eval.max_dev_documents=1",
+        "eval.max_new_tokens=8",
+        f"hydra.run.dir={run}",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecct.train", "+experiment=smoke", *overrides],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not list((run / "checkpoints").glob("checkpoint-*")) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before writing a checkpoint"
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the checkpoint finish writing before the interruption
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted_at = max(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*"))
+    assert interrupted_at < 40, "the run finished before it could be interrupted"
+    run_id = (run / "wandb_run_id.txt").read_text()
+
+    result = _run_cli(run, *overrides[:-1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming from {run / 'checkpoints'}" in result.stderr
+    assert (run / "wandb_run_id.txt").read_text() == run_id
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train/steps"] == 40
+    logged_steps = [e["step"] for e in map(json.loads, (run / "train_log.jsonl").read_text().splitlines())]
+    assert max(logged_steps) == 40
+
+
+def test_multirun_gives_distinct_offline_wandb_runs(tmp_path: Path) -> None:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ecct.train",
+            "-m",
+            "+experiment=smoke",
+            "logger=wandb",
+            "seed=1,2",
+            f"hydra.sweep.dir={tmp_path}",
+            "sweep_name=pytest-sweep",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and (p / "config.yaml").exists())
+    assert len(jobs) == 2
+    names, ids = set(), set()
+    for job in jobs:
+        offline_runs = list((job / "wandb").glob("offline-run-*"))
+        assert len(offline_runs) == 1, f"{job}: expected one offline W&B run"
+        ids.add((job / "wandb_run_id.txt").read_text())
+        names.add(OmegaConf.load(job / "config.yaml").seed)
+    assert len(ids) == 2 and names == {1, 2}
+    assert "s1" in result.stderr and "s2" in result.stderr  # run names carry the seed
