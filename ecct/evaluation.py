@@ -48,7 +48,9 @@ def predict_documents(
 ) -> tuple[list[dict[str, Any]], dict[str, ParseResult]]:
     """Records (for predictions.jsonl and W&B) and parse results by document id (for metrics)."""
     prompts = [build_messages(doc.text, prompt_cfg) for doc in documents]
-    outputs = generate(model, tokenizer, prompts, settings, description=description)
+    texts = [doc.text for doc in documents]  # constrained decoding copies spans from these
+    fmt = prompt_cfg.output_format
+    outputs = generate(model, tokenizer, prompts, settings, description, documents=texts, output_format=fmt)
     pairs = list(zip(documents, outputs, strict=True))
     parsed = {doc.id: parse_output(out, doc.text, prompt_cfg.output_format) for doc, out in pairs}
     records = [prediction_record(doc, out, parsed[doc.id]) for doc, out in pairs]

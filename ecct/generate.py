@@ -1,7 +1,13 @@
 """Batched greedy decoding with the training chat template: the one generation path for dev, test and predict.
 
-Prompts are sorted by length and batched so padding stays small; padding is on the left so every row's
-generation starts right after its own prompt. Outputs come back in the caller's order.
+Prompts are sorted by length and batched so padding stays small. Outputs come back in the caller's order.
+
+- The instruction prefix all prompts share is encoded once (``ecct.prefix_cache``) and each batch starts from
+  a copy of its key/value cache; rows are then laid out ``[prefix][pads][suffix]``. Without it (or when the
+  model cannot use it exactly) rows are left padded. Either way every row's generation starts right after its
+  own prompt and sees exactly its own prompt's tokens at the same positions.
+- ``settings.constrained`` adds ``ecct.constrained.VerbatimLogitsProcessor``: spans can only be copied from the
+  row's document and categories only come from the label set (``lines`` format only).
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
+
+from ecct.prefix_cache import PrefixCache
 
 Messages = list[dict[str, str]]
 
@@ -21,6 +29,14 @@ class GenerationSettings:
     max_new_tokens: int = 256
     batch_size: int = 8
     progress: bool = True
+    constrained: bool = False  # verbatim-constrained decoding (needs the documents; lines format)
+    prefix_cache: bool = True  # encode the shared instruction prefix once (exact; see ecct.prefix_cache)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise ValueError(f"eval.max_new_tokens: expected a positive integer, got {self.max_new_tokens!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"eval.batch_size: expected a positive integer, got {self.batch_size!r}")
 
 
 def render_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Messages]) -> list[list[int]]:
@@ -46,6 +62,31 @@ def stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -
     return sorted(i for i in ids if i is not None)
 
 
+def left_padded(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(ids) for ids in prompts)
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids) :] = torch.tensor(list(ids))
+        attention[row, width - len(ids) :] = 1
+    return input_ids, attention
+
+
+def _check_constraint_inputs(
+    prompts: Sequence[Messages], documents: Sequence[str] | None, output_format: str
+) -> Sequence[str]:
+    if documents is None:
+        raise ValueError("constrained decoding needs the document text of every prompt (documents=...)")
+    if len(documents) != len(prompts):
+        raise ValueError(f"constrained decoding: {len(documents)} documents for {len(prompts)} prompts")
+    if output_format != "lines":
+        raise ValueError(
+            f"constrained decoding supports prompt.output_format=lines only, not {output_format!r}; "
+            "set eval.constrained=false or use the lines format"
+        )
+    return documents
+
+
 @torch.inference_mode()
 def generate(
     model: PreTrainedModel,
@@ -53,10 +94,18 @@ def generate(
     prompts: Sequence[Messages],
     settings: GenerationSettings = GenerationSettings(),
     description: str = "generating",
+    documents: Sequence[str] | None = None,
+    output_format: str = "lines",
 ) -> list[str]:
-    """Greedy completions (special tokens stripped), one per prompt, in input order."""
+    """Greedy completions (special tokens stripped), one per prompt, in input order.
+
+    ``documents[i]`` is the text prompt ``i`` asks about; only constrained decoding reads it.
+    """
     if not prompts:
         return []
+    if settings.constrained:
+        documents = _check_constraint_inputs(prompts, documents, output_format)
+        from ecct.constrained import VerbatimLogitsProcessor  # only constrained runs pay for its tables
     encoded = render_prompts(tokenizer, prompts)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(encoded)
@@ -66,14 +115,20 @@ def generate(
     device = next(model.parameters()).device
     batches = [order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)]
     try:
+        shared = PrefixCache.build(model, encoded) if settings.prefix_cache else None
         for batch in tqdm(batches, desc=description, unit="batch", disable=not settings.progress):
-            width = max(len(encoded[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                ids = encoded[i]
-                input_ids[row, width - len(ids) :] = torch.tensor(ids)
-                attention[row, width - len(ids) :] = 1
+            rows = [encoded[i] for i in batch]
+            extra: dict = {}
+            if shared is not None:
+                input_ids, attention = shared.layout(rows, tokenizer.pad_token_id)
+                extra.update(shared.for_batch(len(batch)))
+            else:
+                input_ids, attention = left_padded(rows, tokenizer.pad_token_id)
+            if settings.constrained:
+                assert documents is not None
+                texts = [documents[i] for i in batch]
+                extra["logits_processor"] = LogitsProcessorList([VerbatimLogitsProcessor(texts, tokenizer, stops)])
+            width = input_ids.shape[1]
             generated = model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
@@ -82,6 +137,7 @@ def generate(
                 eos_token_id=stops,
                 pad_token_id=tokenizer.pad_token_id,
                 use_cache=True,  # gradient checkpointing turns the cache off in the config; decoding needs it
+                **extra,
             )
             for row, i in enumerate(batch):
                 outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True).strip()

@@ -168,15 +168,25 @@ def _shorten(fragment: str) -> str:
 
 
 def _unquote(text: str) -> str:
-    """Remove matching quote pairs around ``text`` (and the whitespace they enclose)."""
-    while len(text) >= 2 and text[0] in _QUOTE_PAIRS and text[-1] == _QUOTE_PAIRS[text[0]]:
-        text = text[1:-1].strip()
-    return text
+    """Remove matching quote pairs around ``text``.
+
+    A pair enclosing whitespace (``" Oh , Chandler ! "``) is kept: that is tokenised text quoting speech
+    (ECF writes quotes so), not a model quoting its span.
+    """
+    while (
+        len(text) >= 3
+        and text[0] in _QUOTE_PAIRS
+        and text[-1] == _QUOTE_PAIRS[text[0]]
+        and not text[1].isspace()
+        and not text[-2].isspace()
+    ):
+        text = text[1:-1]
+    return "" if text in ("''", '""', "“”", "‘’") else text
 
 
 def _category_of(piece: str, loose: bool) -> str | None:
     """Canonical category written as ``piece`` (any case, quotes, trailing punctuation), or None."""
-    key = _unquote(piece.strip()).strip().rstrip(_TRAILING_PUNCT).strip().lower()
+    key = piece.strip().strip(_QUOTE_CHARS + " \t").rstrip(_TRAILING_PUNCT).strip(_QUOTE_CHARS + " \t").lower()
     if not key or len(key) > 16:
         return None
     return (_LOOSE_ALIASES if loose else _STRICT_ALIASES).get(key)
@@ -523,7 +533,7 @@ class _Parser:
 
     @staticmethod
     def _category_notes(piece: str, category: str) -> list[str]:
-        written = _unquote(piece.strip())
+        written = piece.strip()
         if written == CATEGORY_DISPLAY[category]:
             return []
         return [f"category written {written!r}, read as {CATEGORY_DISPLAY[category]!r}"]
@@ -549,8 +559,12 @@ class _Parser:
         standard = head[p] == "," and head[p + 1 : p + 2] == " "
         glued = p > 0 and not head[p - 1].isspace()
         if head[:1] in _QUOTE_PAIRS:
-            before, after = head[:p].rstrip(), head[p + 1 :].lstrip()
-            if before[-1:] in _QUOTE_CHARS and after[:1] in _QUOTE_CHARS:
+            before, after = p - 1, p + 1
+            while before >= 0 and head[before].isspace():
+                before -= 1
+            while after < len(head) and head[after].isspace():
+                after += 1
+            if before >= 0 and after < len(head) and head[before] in _QUOTE_CHARS and head[after] in _QUOTE_CHARS:
                 return 0
         if standard and glued:
             return 1
@@ -646,11 +660,12 @@ class _Parser:
 
     def _json_item(self, value: Any, line: int) -> None:
         fragment = _compact_json(value)
+        shown = _shorten(fragment)
         notes: list[str] = []
         if isinstance(value, dict):
             keys = _triplet_keys(value)
             if keys is None:
-                self.violation("format", f"{fragment}: not an emotion/cause/category object; ignored", line)
+                self.violation("format", f"{shown}: not an emotion/cause/category object; ignored", line)
                 return
             emotion, cause, category = (value[k] for k in keys)
             if keys != ("emotion", "cause", "category"):
@@ -659,10 +674,10 @@ class _Parser:
             notes.append("a list where an object was expected")
             emotion, cause, category = value
         else:
-            self.violation("format", f"{fragment}: not a triplet; ignored", line)
+            self.violation("format", f"{shown}: not a triplet; ignored", line)
             return
         if not all(isinstance(v, str) for v in (emotion, cause, category)):
-            self.violation("format", f"{fragment}: emotion, cause and category must be strings; ignored", line)
+            self.violation("format", f"{shown}: emotion, cause and category must be strings; ignored", line)
             return
         canonical = _category_of(category, loose=True)
         if canonical is None:
@@ -670,7 +685,7 @@ class _Parser:
                 canonical, emotion, cause, category = _category_of(emotion, loose=False), cause, category, emotion
                 notes.append("category written first")
             else:
-                self.violation("unknown_category", f"{fragment}: unknown category {_shorten(category)}; dropped", line)
+                self.violation("unknown_category", f"{shown}: unknown category {_shorten(category)}; dropped", line)
                 return
         assert canonical is not None
         notes += self._category_notes(category, canonical)
@@ -695,9 +710,9 @@ def _triplet_keys(value: dict[Any, Any]) -> tuple[str, str, str] | None:
 
 def _compact_json(value: Any) -> str:
     try:
-        return _shorten(json.dumps(value, ensure_ascii=False))
+        return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
-        return _shorten(str(value))
+        return "<unprintable JSON value>"
 
 
 def _unterminated(text: str, start: int) -> bool:

@@ -141,7 +141,7 @@ def test_recoverable_lines_output_gives_the_triplet_and_a_format_violation(text)
 
 def test_format_violations_name_the_fragment_and_the_line():
     result = parse_output("(x, y, Fear)\n1. ('afraid', spending the night alone, Fear)", DOC)
-    violation = [v for v in result.violations if v.kind == "format"][0]
+    violation = next(v for v in result.violations if v.kind == "format")
     assert violation.line == 2
     assert "list marker '1.' removed" in violation.detail and "quotes around the emotion span" in violation.detail
 
@@ -184,7 +184,9 @@ def test_parentheses_inside_spans_do_not_end_the_triplet():
     doc = "Monica (laughing) : I am so happy for you , really ."
     text = "(Monica (laughing) : I am so happy for you , really ., happy for you, Joy)"
     result = parse_output(text, doc)
-    assert result.text_triplets == [("Monica (laughing) : I am so happy for you , really .", "happy for you", "happiness")]
+    assert result.text_triplets == [
+        ("Monica (laughing) : I am so happy for you , really .", "happy for you", "happiness")
+    ]
     assert kinds(result) == ["format"]  # only the category variant 'Joy'
 
 
@@ -223,7 +225,9 @@ def test_category_variants_map_to_the_canonical_six(written, category):
 
 @pytest.mark.parametrize("written", ["Love", "neutral", "", "Fearful-ish", "Fe"])
 def test_unknown_category_drops_the_triplet_and_is_counted(written):
-    result = parse_output(f"(afraid, spending the night alone, {written})\n(afraid, As soon as it gets dark, Fear)", DOC)
+    result = parse_output(
+        f"(afraid, spending the night alone, {written})\n(afraid, As soon as it gets dark, Fear)", DOC
+    )
     assert result.text_triplets == [("afraid", "As soon as it gets dark", "fear")]
     assert kinds(result) == ["unknown_category"]
     assert result.violations[0].line == 1
@@ -341,6 +345,17 @@ def test_recoverable_json_output(text):
     result = parse_output(text, DOC, fmt="json")
     assert result.text_triplets == [AFRAID]
     assert kinds(result) == ["format"]
+
+
+def test_json_lines_one_object_per_line_are_all_read():
+    text = (
+        '{"emotion": "afraid", "cause": "spending the night alone", "category": "Fear"}\n'
+        '{"emotion": "afraid", "cause": "dark", "category": "Fear"}'
+    )
+    result = parse_output(text, DOC, fmt="json")
+    assert result.text_triplets == [AFRAID, ("afraid", "dark", "fear")]
+    assert kinds(result) == ["format", "format"]
+    assert [v.line for v in result.violations] == [1, 2]
 
 
 def test_malformed_json_items_are_skipped_and_the_rest_read():
@@ -499,10 +514,21 @@ def test_any_unicode_string_parses_without_raising_long_run(text, document, fmt)
     check_invariants(text, document, fmt)
 
 
-def test_adversarial_long_inputs_are_read_in_linear_time_shapes():
-    # Shapes that make naive bracket matching or backtracking regexes quadratic or worse.
-    for text in ["(" * 5000 + ")" * 5000, "()" * 5000, "(a, " * 3000, ", " * 5000 + "Fear)", "[{" * 3000, '"' * 5000,
-                 "1. " * 3000, "(a, b, Fear" + ")" * 5000, "[" + '{"emotion": "a",' * 2000]:  # fmt: skip
+def test_adversarial_long_inputs_keep_the_invariants():
+    # Shapes that make naive bracket matching or backtracking regexes quadratic or worse (they would hang here).
+    shapes = [
+        "(" * 5000 + ")" * 5000,
+        "()" * 5000,
+        "(a, " * 3000,
+        ", " * 5000 + "Fear)",
+        "[{" * 3000,
+        '"' * 5000,
+        "1. " * 3000,
+        "(a, b, Fear" + ")" * 5000,
+        "('" + ", " * 3000,
+        "[" + '{"emotion": "a",' * 2000,
+    ]
+    for text in shapes:
         for fmt in FORMATS:
             check_invariants(text, DOC, fmt)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import Dataset
 from omegaconf import OmegaConf
 from trl import SFTConfig, SFTTrainer
 
@@ -13,8 +14,8 @@ from ecct.data.readers import read_jsonl
 from ecct.experiment import lora_config
 from ecct.generate import GenerationSettings, generate
 from ecct.models import load_model, load_tokenizer, resolve_model_path
-from ecct.prompts import PromptConfig
-from ecct.sft_data import MaxLengthError, build_sft_dataset
+from ecct.prompts import PromptConfig, build_example
+from ecct.sft_data import MaxLengthError, build_sft_dataset, example_length
 
 DEMO = Path(__file__).resolve().parents[1] / "ecct" / "data" / "demo" / "demo.jsonl"
 TINY = OmegaConf.create(
@@ -133,28 +134,26 @@ def test_end_of_turn_token_is_inside_completion_labels(tmp_path, tokenizer, docu
         assert supervised.count(eos) == 1 and tokenizer.pad_token_id not in supervised
 
 
-def test_generation_stops_after_learning_a_short_answer(tmp_path, tokenizer, documents) -> None:
-    """Overfit one document: greedy decoding must reproduce its completion and stop at the end-of-turn token."""
-    doc = documents[0]
-    dataset, _ = build_sft_dataset([doc] * 8, PROMPT, tokenizer, 1024)
+def test_generation_stops_after_learning_a_short_answer(tmp_path, tokenizer) -> None:
+    """Overfit one short example: greedy decoding must reproduce the completion and then stop at end-of-turn."""
+    prompt = [{"role": "user", "content": "Document: She was afraid of the dark."}]
+    target = "(afraid, the dark, Fear)"
+    dataset = Dataset.from_list([{"prompt": prompt, "completion": [{"role": "assistant", "content": target}]}] * 4)
     model = load_model(TINY, {"load_in_4bit": False})
-    trainer = SFTTrainer(
-        model=model,
-        args=_args(tmp_path, max_steps=60, learning_rate=3e-3, lr_scheduler_type="constant"),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-    )
+    args = _args(tmp_path, max_steps=40, learning_rate=1e-2, lr_scheduler_type="constant")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.train()
-    target = dataset[0]["completion"][0]["content"]
-    prompt = dataset[0]["prompt"]
     budget = len(tokenizer(target)["input_ids"]) + 20
     [output] = generate(trainer.model, tokenizer, [prompt], GenerationSettings(max_new_tokens=budget, progress=False))
-    assert output == target
+    assert output == target  # nothing after the triplet: decoding stopped at the learned end-of-turn token
 
 
 def test_max_length_that_cuts_gold_completions_is_an_error(tokenizer, documents) -> None:
     with pytest.raises(MaxLengthError, match=r"longer than trainer.max_length=40 \(longest: \d+ tokens"):
         build_sft_dataset(documents, PROMPT, tokenizer, 40)
-    dataset, report = build_sft_dataset(documents, PROMPT, tokenizer, report_limit := 200, skip_longer=True)
-    assert report.kept == len(dataset) and report.kept + report.skipped == len(documents)
-    assert report.max_length == report_limit
+    lengths = sorted(example_length(tokenizer, build_example(doc, PROMPT)) for doc in documents)
+    limit = lengths[len(lengths) // 2]
+    dataset, report = build_sft_dataset(documents, PROMPT, tokenizer, limit, skip_longer=True)
+    assert report.kept == len(dataset) == sum(n <= limit for n in lengths)
+    assert report.skipped == sum(n > limit for n in lengths) > 0
+    assert report.longest == lengths[-1]

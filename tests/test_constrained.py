@@ -1,0 +1,141 @@
+"""Verbatim-constrained decoding: under random logits every emitted span is a substring of its own row's document,
+every category is in the label set, and the output parses without ``not_verbatim`` (or any format) violation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from ecct.constrained import DocumentGrammar, VerbatimLogitsProcessor, _token_table
+from ecct.data.model import CATEGORIES
+from ecct.formats import CATEGORY_DISPLAY
+from ecct.generate import GenerationSettings, generate
+from ecct.models import load_tokenizer, resolve_model_path
+from ecct.parsing import parse_output
+
+TINY = OmegaConf.create({"source": "tiny", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
+ALPHABET = "abcdefghij XYZ,.!?'\"，。、高兴害怕愤怒的了孩子们看到()（）[]\n\t-:;0123456789"
+ALLOWED_VIOLATIONS = {"truncated", "duplicate"}  # random choices may be cut off mid-triplet or repeat one
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(TINY, resolve_model_path(TINY))
+
+
+@pytest.fixture(scope="module")
+def avoid_none(tokenizer) -> torch.Tensor:
+    """A logit bias against tokens starting with "N": random logits would otherwise mostly write "None"."""
+    bias = torch.zeros(len(tokenizer))
+    pieces = tokenizer.convert_ids_to_tokens(range(len(tokenizer)))
+    bias[[i for i, piece in enumerate(pieces) if piece[:1] == "N"]] = -20.0
+    return bias
+
+
+def decode_under_constraint(
+    tokenizer, documents: list[str], seed: int, steps: int, bias: torch.Tensor | None = None, prompt_width: int = 7
+) -> list[tuple[str, bool]]:
+    """Greedy decoding of random logits (plus ``bias``) through the processor, the way ``generate`` calls it: a
+    batch whose rows share a padded prompt width. Returns each row's text and whether it ended with the stop token.
+    """
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    processor = VerbatimLogitsProcessor(documents, tokenizer, [eos])
+    rows = len(documents)
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.full((rows, prompt_width), pad, dtype=torch.long)
+    ids[:, -1] = 1  # a non-pad prompt token; what the prompt holds does not matter to the processor
+    done = torch.zeros(rows, dtype=torch.bool)
+    for _ in range(steps):
+        scores = torch.randn(rows, len(tokenizer), generator=generator)
+        scores[:, eos] -= 2.0  # ending stays possible but does not win at once
+        if bias is not None:
+            scores += bias
+        chosen = processor(ids, scores).argmax(-1)
+        chosen[done] = pad
+        done |= chosen == eos
+        ids = torch.cat([ids, chosen[:, None]], dim=1)
+        if done.all():
+            break
+    results = []
+    for row in range(rows):
+        generated = ids[row, prompt_width:].tolist()
+        ended = eos in generated
+        if ended:
+            generated = generated[: generated.index(eos)]
+        results.append((tokenizer.decode(generated, skip_special_tokens=True), ended))
+    return results
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    documents=st.lists(st.text(alphabet=ALPHABET, min_size=1, max_size=60), min_size=1, max_size=3),
+    seed=st.integers(0, 2**31 - 1),
+    write_triplets=st.booleans(),
+)
+def test_random_logits_yield_verbatim_spans_and_known_categories(
+    tokenizer, avoid_none, documents, seed, write_triplets
+) -> None:
+    bias = avoid_none if write_triplets else None
+    results = decode_under_constraint(tokenizer, documents, seed, steps=60, bias=bias)
+    for document, (text, ended) in zip(documents, results, strict=True):
+        parsed = parse_output(text, document)
+        kinds = {v.kind for v in parsed.violations}
+        # Cut off by the step limit, the last triplet is truncated (and a cut category like "Sad" is a format note).
+        assert kinds <= ({"duplicate"} if ended else {"duplicate", "truncated", "format"}), (text, parsed.violations)
+        assert "format" not in kinds or all(
+            v.kind != "format" or v.line == text.count("\n") + 1 for v in parsed.violations
+        )
+        for triplet in parsed.triplets:
+            assert triplet.emotion in document and triplet.cause in document, (triplet, document)
+            assert triplet.emotion_span is not None and triplet.cause_span is not None
+            assert triplet.category in CATEGORIES
+
+
+def test_rows_follow_their_own_document(tokenizer, avoid_none) -> None:
+    """Both rows' logits favour row 0's words; row 1 may still only copy from its own document."""
+    docs = ["the cat was angry about the rain", "我很高兴"]
+    table = _token_table(tokenizer)
+    bias = avoid_none.clone()
+    bias[[i for i, data in enumerate(table.data) if data and data.strip() and data.strip() in docs[0].encode()]] += 50
+    results = decode_under_constraint(tokenizer, docs, seed=0, steps=40, bias=bias)
+    assert "cat" in results[0][0] or "rain" in results[0][0] or "angry" in results[0][0]  # the bias works
+    assert results[1][0].startswith("(") and not any(word in results[1][0] for word in ("cat", "angry", "rain"))
+    for doc, (text, _) in zip(docs, results, strict=True):
+        parsed = parse_output(text, doc)
+        assert not {v.kind for v in parsed.violations} - ALLOWED_VIOLATIONS
+        assert parsed.triplets and all(t.emotion in doc and t.cause in doc for t in parsed.triplets)
+
+
+def test_chinese_spans_never_start_or_end_inside_a_character(tokenizer) -> None:
+    grammar = DocumentGrammar("他感到高兴。", _token_table(tokenizer))
+    start = frozenset({("span", 0, None)})
+    for token_id in grammar.allowed(start):
+        first = grammar.table[token_id][0]  # type: ignore[index]
+        assert not 0x80 <= first < 0xC0, "a span starting with a UTF-8 continuation byte"
+    # After the first byte of 高 the span cannot be closed: ',' is not allowed until the character is whole.
+    half = grammar.advance(start, "高".encode()[:1])
+    assert half and all(grammar.table[i] != b"," for i in grammar.allowed(half))
+    whole = grammar.advance(start, "高兴".encode())
+    assert any(grammar.table[i] == b"," for i in grammar.allowed(whole))
+
+
+def test_categories_come_from_the_label_set(tokenizer) -> None:
+    grammar = DocumentGrammar("she was afraid", _token_table(tokenizer))
+    states = grammar.advance(frozenset({("start", True)}), b"(afraid, she was, ")
+    written = {grammar.table[i] for i in grammar.allowed(states)}
+    names = [name.encode() for name in CATEGORY_DISPLAY.values()]
+    assert written and all(any(name.startswith(w) for name in names) for w in written)  # type: ignore[arg-type]
+    assert grammar.advance(states, b"Joy") == frozenset()
+    assert grammar.advance(states, b"Fear)")
+
+
+def test_generate_checks_constraint_inputs(tokenizer) -> None:
+    prompts = [[{"role": "user", "content": "x"}]]
+    constrained = GenerationSettings(max_new_tokens=2, constrained=True, progress=False)
+    with pytest.raises(ValueError, match="needs the document text"):
+        generate(None, tokenizer, prompts, constrained)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="output_format=lines only"):
+        generate(None, tokenizer, prompts, constrained, documents=["x"], output_format="json")  # type: ignore[arg-type]

@@ -1,0 +1,250 @@
+"""Prediction: the shared-prefix cache is exact, inputs are read strictly, run dirs are located, vLLM arguments are
+built from the adapter, and ``python -m ecct.predict`` writes records with offsets and violations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from peft import LoraConfig, get_peft_model
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig
+
+from ecct.data.errors import DataError
+from ecct.data.readers import read_jsonl
+from ecct.generate import GenerationSettings, generate, render_prompts
+from ecct.models import load_tokenizer, resolve_model_path
+from ecct.parsing import parse_output
+from ecct.predict import (
+    PredictError,
+    choose_backend,
+    locate_run,
+    predict,
+    quote_free_text,
+    read_inputs,
+    vllm_engine_args,
+    vllm_lora_rank,
+    vllm_sampling_args,
+)
+from ecct.prefix_cache import PrefixCache, common_prefix_length, unsupported_reason
+from ecct.prompts import PromptConfig, build_messages
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "ecct" / "data" / "demo" / "demo.jsonl"
+TINY = {
+    "name": "tiny",
+    "source": "tiny",
+    "hidden_size": 64,
+    "num_layers": 2,
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|endoftext|>",
+    "dtype": "float32",
+    "lora_target_modules": "all-linear",
+}
+PROMPT = {"name": "desc", "components": ["description", "format"], "language": "en", "output_format": "lines"}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    cfg = OmegaConf.create(TINY)
+    return load_tokenizer(cfg, resolve_model_path(cfg))
+
+
+@pytest.fixture(scope="module")
+def talkative_model(tokenizer):
+    """A random Llama with untied, large weights: its greedy outputs differ from document to document (the cached
+    tiny model repeats one token), so equal outputs mean something."""
+    torch.manual_seed(1)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=False,
+        initializer_range=0.3,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def demo_docs():
+    return read_jsonl(DEMO).documents
+
+
+def test_prefix_cache_gives_the_outputs_of_plain_per_document_generation(tokenizer, talkative_model, demo_docs):
+    docs = demo_docs[:7]  # zh and en, different lengths; batches of 3 leave a short last batch
+    prompts = [build_messages(d.text, PromptConfig.from_config(PROMPT)) for d in docs]
+    plain = GenerationSettings(max_new_tokens=10, batch_size=1, prefix_cache=False, progress=False)
+    cached = GenerationSettings(max_new_tokens=10, batch_size=3, prefix_cache=True, progress=False)
+    reference = generate(talkative_model, tokenizer, prompts, plain)
+    assert len(set(reference)) == len(reference) and all(reference)  # outputs vary: the comparison has teeth
+    assert generate(talkative_model, tokenizer, prompts, cached) == reference
+
+
+def test_prefix_layout_keeps_each_tokens_position(tokenizer, talkative_model, demo_docs):
+    prompts = render_prompts(tokenizer, [build_messages(d.text, PromptConfig.from_config(PROMPT)) for d in demo_docs])
+    shared = PrefixCache.build(talkative_model, prompts)
+    assert shared is not None and len(shared.prefix) == common_prefix_length(prompts) > 50
+    rows = [prompts[0], prompts[-1]]
+    input_ids, attention = shared.layout(rows, tokenizer.pad_token_id)
+    positions = attention.cumsum(-1) - 1  # what generate derives position ids from
+    for row, ids in enumerate(rows):
+        real = attention[row].bool()
+        assert input_ids[row, real].tolist() == ids  # the row's own tokens, in order, pads only in between
+        assert positions[row, real].tolist() == list(range(len(ids)))
+    cache = shared.for_batch(2)[shared.argument]
+    assert cache.get_seq_length() == len(shared.prefix)
+    assert shared.cache.get_seq_length() == len(shared.prefix)  # the stored prefix is untouched by the copy
+
+
+def test_common_prefix_leaves_every_row_a_token():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert common_prefix_length([[7], [7, 8]]) == 0
+
+
+def test_prefix_cache_is_skipped_for_sliding_window_models(tokenizer):
+    small = {"vocab_size": 128, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
+    small |= {"num_attention_heads": 2, "num_key_value_heads": 1}
+    sliding = LlamaForCausalLM(LlamaConfig(**small))  # architecture irrelevant: the config decides
+    sliding.config.sliding_window = 16
+    assert unsupported_reason(sliding) == "sliding-window attention"
+    assert unsupported_reason(LlamaForCausalLM(LlamaConfig(**small))) is None
+    assert MistralConfig().sliding_window  # the kind of config the check is for
+
+
+# ---- inputs ------------------------------------------------------------------------------------------------
+
+
+def test_text_inputs_and_text_files(tmp_path):
+    one = read_inputs(text="她害怕一个人在家过夜。")
+    assert [(d.id, d.language) for d in one.documents] == [("text", "zh")]
+    lines = tmp_path / "docs.txt"
+    lines.write_text("I was afraid.\n\n  \n我很高兴。\n", encoding="utf-8")
+    read = read_inputs(path=lines)
+    assert [(d.id, d.text, d.language) for d in read.documents] == [
+        ("line-1", "I was afraid.", "en"),
+        ("line-4", "我很高兴。", "zh"),
+    ]
+    whole = read_inputs(path=lines, text_file_mode="whole", language="en")
+    assert len(whole.documents) == 1 and "\n" in whole.documents[0].text
+    with pytest.raises(PredictError, match="exactly one"):
+        read_inputs(text="x", path=lines)
+
+
+def test_jsonl_inputs_simple_and_corpus_records(tmp_path):
+    simple = tmp_path / "simple.jsonl"
+    simple.write_text('{"id": 7, "text": "I was afraid."}\n{"text": "我很高兴。", "title": "ignored"}\n')
+    read = read_inputs(path=simple)
+    assert [(d.id, d.language) for d in read.documents] == [("7", "en"), ("line-2", "zh")] and not read.labelled
+    corpus = read_inputs(path=DEMO)
+    assert corpus.labelled and len(corpus.documents) == 30 and corpus.documents[0].triplets
+
+
+def test_bad_jsonl_lines_name_the_line_or_are_counted(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b"}\nnot json\n{"id": "a", "text": "again"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl: line 2: 'text' must be a non-blank string"):
+        read_inputs(path=bad)
+    lenient = read_inputs(path=bad, lenient=True)
+    assert [d.id for d in lenient.documents] == ["a"]
+    assert lenient.skipped.total == 3 and lenient.skipped.counts["duplicate id"] == 1
+
+
+def test_text_values_are_quoted_for_hydra():
+    assert quote_free_text(["text=她说：'好'", "input=x.jsonl"]) == ["text='她说：\\'好\\''", "input=x.jsonl"]
+    assert quote_free_text(['text="already quoted"']) == ['text="already quoted"']
+    assert quote_free_text(["text=a ${b}"]) == ["text='a \\${b}'"]
+
+
+# ---- run directories and vLLM -----------------------------------------------------------------------------
+
+
+def make_run(tmp_path: Path, tokenizer, rank: int = 4) -> Path:
+    """A run directory as ecct.train leaves it: config.yaml and a LoRA adapter (random, so it changes outputs)."""
+    run_dir = tmp_path / "run"
+    config = {"model": TINY, "peft": {"method": "lora", "load_in_4bit": False}, "prompt": PROMPT}
+    config["eval"] = {"max_new_tokens": 12, "batch_size": 4}
+    run_dir.mkdir()
+    OmegaConf.save(OmegaConf.create(config), run_dir / "config.yaml")
+    from ecct.models import load_model
+
+    base = load_model(OmegaConf.create(TINY), {"load_in_4bit": False})
+    lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False)
+    torch.manual_seed(0)
+    get_peft_model(base, lora).save_pretrained(run_dir / "adapter")
+    return run_dir
+
+
+def test_locate_run_accepts_the_run_or_its_adapter(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    for path in (run_dir, run_dir / "adapter"):
+        run = locate_run(path)
+        assert run.adapter_dir == run_dir / "adapter" and run.model_dir is None and run.lora_rank == 4
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PredictError, match=r"no config\.yaml"):
+        locate_run(tmp_path / "empty")
+
+
+def test_vllm_arguments_come_from_the_adapter(tmp_path, tokenizer):
+    run = locate_run(make_run(tmp_path, tokenizer, rank=12))
+    args = vllm_engine_args(run, "/models/base")
+    assert args["enable_lora"] and args["max_lora_rank"] == 16 and args["max_loras"] == 1
+    assert args["enable_prefix_caching"] and args["model"] == "/models/base" and args["dtype"] == "float32"
+    assert [vllm_lora_rank(r) for r in (1, 8, 9, 64, 300)] == [1, 8, 16, 64, 320]
+    sampling = vllm_sampling_args(96, [2])
+    assert sampling == {"temperature": 0.0, "max_tokens": 96, "stop_token_ids": [2], "skip_special_tokens": True}
+
+
+def test_backend_choice(monkeypatch):
+    monkeypatch.setattr("ecct.predict.vllm_available", lambda: False)
+    assert choose_backend("auto", constrained=False) == "transformers"
+    assert choose_backend("vllm", constrained=False) == "vllm"
+    monkeypatch.setattr("ecct.predict.vllm_available", lambda: True)
+    assert choose_backend("auto", constrained=True) == "transformers"
+    with pytest.raises(PredictError, match="transformers backend only"):
+        choose_backend("vllm", constrained=True)
+
+
+def test_predict_on_a_labelled_corpus_with_constraint(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    cfg = OmegaConf.load(REPO / "conf" / "predict.yaml")
+    cfg.adapter, cfg.input, cfg.constrained, cfg.progress, cfg.max_new_tokens = str(run_dir), str(DEMO), True, False, 8
+    records, metrics = predict(cfg)
+    assert len(records) == 30 and metrics is not None and "span/triplet/f1" in metrics
+    for record in records:
+        assert set(record) == {"id", "text", "output", "triplets", "violations", "gold"}
+        kinds = {v["kind"] for v in record["violations"]}
+        assert "not_verbatim" not in kinds
+        assert parse_output(record["output"], record["text"]).to_dict()["triplets"] == record["triplets"]
+
+
+def test_command_line_writes_jsonl(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    out = tmp_path / "preds.jsonl"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "ecct.predict", f"adapter={run_dir}", "text=她害怕一个人在家过夜。"]
+    command += [f"output={out}", "max_new_tokens=4", "progress=false"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert record["id"] == "text" and record["text"] == "她害怕一个人在家过夜。" and "gold" not in record
+    assert {"output", "triplets", "violations"} <= set(record)
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / ".hydra").exists()
+    missing = subprocess.run(
+        [sys.executable, "-m", "ecct.predict", f"adapter={tmp_path / 'nope'}", "text=x"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
