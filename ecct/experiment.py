@@ -106,7 +106,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
 
     trainer = GenerativeEvalSFTTrainer(
         model=model,
-        args=sft_config(cfg, run_dir, "wandb" if wandb_run is not None else "none"),
+        args=sft_config(cfg, run_dir, "wandb" if cfg.logger.get("enabled", True) else "none"),
         train_dataset=train_ds,
         eval_dataset=dev_ds,
         processing_class=tokenizer,
@@ -124,12 +124,14 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     started = time.perf_counter()
     train_output = trainer.train(resume_from_checkpoint=last)
     train_seconds = time.perf_counter() - started
-    trainer.save_model(str(run_dir / "adapter"))
-    tokenizer.save_pretrained(run_dir / "adapter")
-
+    trainer.save_model(str(run_dir / "adapter"))  # rank 0 only, under DDP/FSDP
+    # Every rank decodes the test part (greedy, identical results); only rank 0 writes.
     test_scores, records = evaluate_documents(
         trainer.model, tokenizer, test_docs, prompt_cfg, generation, description="test generation"
     )
+    if not trainer.is_world_process_zero():
+        return {f"test/{k}": v for k, v in test_scores.items()}
+    tokenizer.save_pretrained(run_dir / "adapter")
     write_jsonl(records, run_dir / "predictions.jsonl")
     (run_dir / "train_log.jsonl").write_text(
         "".join(json.dumps(entry) + "\n" for entry in trainer.state.log_history), encoding="utf-8"
@@ -140,6 +142,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         "dev/best_" + BEST_METRIC: trainer.state.best_metric,
         "dev/best_step": trainer.state.best_global_step,
         "train/steps": trainer.state.global_step,
+        "train/world_size": trainer.args.world_size,
         "train/loss": train_output.training_loss,
         "train/seconds": train_seconds,
         "train/seconds_per_step": train_seconds / steps,

@@ -190,11 +190,11 @@ def _read_jsonl_inputs(path: Path, language: str | None, lenient: bool) -> Input
         try:
             record = json.loads(line)
             if isinstance(record, dict) and _CORPUS_ONLY_KEYS & set(record):
-                document = parse_record(sink, line, location)  # a full corpus record, validated
+                document = parse_record(sink, line, location)  # a full corpus record, validated, id claimed
                 labelled = labelled or "triplets" in record
             else:
                 document = _simple_record(sink, record, number, language)
-            sink.claim_id(document.id, location)
+                sink.claim_id(document.id, location)
             sink.documents.append(document)
         except json.JSONDecodeError as err:
             sink.skip(sink.error(location, f"malformed JSON ({err.msg}, column {err.colno})", "malformed json"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +36,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def is_main_process() -> bool:
+    """Rank 0 under ``accelerate launch``/torchrun (``RANK`` is set), or a plain single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def group_name(cfg: DictConfig) -> str | None:
     """W&B group: the configured one, else the sweep's name in multirun, else the experiment's name."""
     if cfg.logger.get("group"):
@@ -54,10 +60,12 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     choices = dict(hydra_cfg.runtime.choices)
     name = cfg.get("run_name") or run_name(cfg, choices)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     versions = library_versions()
-    (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
-    wandb_run = init_run(cfg, run_dir, name, run_tags(cfg, choices), group_name(cfg))
+    wandb_run = None
+    if is_main_process():  # multi-GPU: every rank trains, only rank 0 writes and logs
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
+        wandb_run = init_run(cfg, run_dir, name, run_tags(cfg, choices), group_name(cfg))
     if wandb_run is not None:
         wandb_run.config.update({"versions": versions, "hydra_choices": choices}, allow_val_change=True)
     exit_code = 1

@@ -123,35 +123,26 @@ def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Pat
     assert max(logged_steps) == 40
 
 
-def test_multirun_gives_distinct_offline_wandb_runs(tmp_path: Path) -> None:
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ecct.train",
-            "-m",
-            "+experiment=smoke",
-            "logger=wandb",
-            "seed=1,2",
-            f"hydra.sweep.dir={tmp_path}",
-            "sweep_name=pytest-sweep",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def test_ddp_with_two_cpu_processes_writes_one_run(tmp_path: Path) -> None:
+    """Two gloo processes (torchrun; accelerate launch uses the same launcher on GPUs): rank 0 alone writes."""
+    run = tmp_path / "ddp"
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "-m",
+        "ecct.train",
+        "+experiment=smoke",
+        f"hydra.run.dir={run}",
+    ]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and (p / "config.yaml").exists())
-    assert len(jobs) == 2
-    names, ids = set(), set()
-    for job in jobs:
-        offline_runs = list((job / "wandb").glob("offline-run-*"))
-        assert len(offline_runs) == 1, f"{job}: expected one offline W&B run"
-        ids.add((job / "wandb_run_id.txt").read_text())
-        names.add(OmegaConf.load(job / "config.yaml").seed)
-    assert len(ids) == 2 and names == {1, 2}
-    assert "s1" in result.stderr and "s2" in result.stderr  # run names carry the seed
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train/world_size"] == 2
+    assert metrics["train/steps"] == 2
+    assert len((run / "predictions.jsonl").read_text().splitlines()) == metrics["data/n_test"]

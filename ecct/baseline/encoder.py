@@ -276,6 +276,8 @@ def build_tiny_bert(hidden_size: int = 32, num_layers: int = 2) -> Path:
             num_attention_heads=2,
             intermediate_size=hidden_size * 2,
             max_position_embeddings=512,
+            hidden_dropout_prob=0.0,  # no dropout: a test model should memorise a handful of documents quickly
+            attention_probs_dropout_prob=0.0,
             pad_token_id=tokenizer.pad_token_id,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,

@@ -1,0 +1,110 @@
+"""A real 2x2 multirun on the tiny model -> distinct W&B runs -> the sweep report's table, CSV and plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from ecct.data.paths import REPO_ROOT
+from ecct.report import main as report_main
+from ecct.report import summarize
+
+SWEEPS = sorted(p.stem for p in (REPO_ROOT / "experiments" / "sweep").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_composes_as_a_multirun(sweep: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)  # experiments/ is on the search path relative to the repository root
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"+sweep={sweep}"], return_hydra_config=True)
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert cfg.sweep_name == sweep
+    assert cfg.hydra.sweeper.params, "a sweep must name its factor levels"
+
+
+def test_slurm_launcher_config_composes(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="hydra-submitit-launcher (extra 'slurm')")
+    monkeypatch.chdir(REPO_ROOT)
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["+sweep=smoke", "+slurm=submitit"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs `python -m ecct.train +sweep=smoke` (prompt=desc,full x seed=1,2) once for the module."""
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    result = subprocess.run(
+        [sys.executable, "-m", "ecct.train", "+sweep=smoke", "logger=wandb", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_dir
+
+
+def test_sweep_jobs_are_distinct_wandb_runs_in_one_group(smoke_sweep: Path) -> None:
+    jobs = sorted(p for p in smoke_sweep.iterdir() if (p / "metrics.json").exists())
+    assert len(jobs) == 4
+    run_ids, names = set(), set()
+    for job in jobs:
+        [offline_run] = (job / "wandb").glob("offline-run-*")
+        run_ids.add((job / "wandb_run_id.txt").read_text())
+        cfg = OmegaConf.load(job / "config.yaml")
+        names.add((cfg.prompt.name, cfg.seed))
+        assert cfg.sweep_name == "smoke"
+        assert offline_run.is_dir()
+    assert len(run_ids) == 4
+    assert names == {("desc", 1), ("desc", 2), ("full", 1), ("full", 2)}
+
+
+def test_report_tables_the_sweep_with_mean_and_std(smoke_sweep: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    assert report_main([str(smoke_sweep), "--out", str(out)]) == 0
+    result = summarize(smoke_sweep)
+    assert result.factors == ["prompt"]  # seed is a replicate, not a factor
+    assert [row["levels"]["prompt"] for row in result.rows] == ["desc", "full"]
+    for row in result.rows:
+        assert row["n"] == 2
+        f1s = [
+            json.loads((job / "metrics.json").read_text())["test/span/triplet/f1"]
+            for job in smoke_sweep.iterdir()
+            if (job / ".hydra").is_dir() and OmegaConf.load(job / "config.yaml").prompt.name == row["levels"]["prompt"]
+        ]
+        assert row["stats"]["test/span/triplet/f1"]["mean"] == pytest.approx(sum(f1s) / 2)
+    markdown = (out / "report.md").read_text()
+    assert "| prompt | runs | triplet F1" in markdown and "| desc | 2 |" in markdown
+    with (out / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["prompt"] for r in rows] == ["desc", "full"]
+    png = out / "f1_by_prompt.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert "Sweep report" in capsys.readouterr().out
+
+
+def test_report_lists_failed_and_missing_jobs(smoke_sweep: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(smoke_sweep, broken, ignore=shutil.ignore_patterns("wandb", "checkpoints", "adapter"))
+    jobs = sorted(p for p in broken.iterdir() if (p / ".hydra").is_dir())
+    (jobs[0] / "metrics.json").unlink()  # a job that crashed
+    shutil.rmtree(jobs[-1])  # a job that never started
+    assert report_main([str(broken), "--out", str(tmp_path / "r")]) == 1
+    result = summarize(broken)
+    assert [job.path for job in result.failed] == [jobs[0]]
+    assert len(result.missing) == 1
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "Failed jobs (1)" in markdown and "Missing jobs (1)" in markdown
