@@ -83,6 +83,7 @@ def load_merge_base(config: DictConfig, dtype: str, qlora_base: str = "dequantiz
     path = resolve_model_path(model_cfg)
     if peft_cfg.get("load_in_4bit") and qlora_base == "dequantized":
         quantized = load_model(model_cfg, peft_cfg, path)
+        # De-quantize before any forward pass: bitsandbytes' CPU kernel repacks 4-bit weights in place on first use.
         base = quantized.dequantize(dtype=torch_dtype)  # the very weights the adapter was trained on
         base = base if base is not None else quantized
     else:

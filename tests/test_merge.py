@@ -85,16 +85,17 @@ def test_qlora_adapter_is_merged_into_the_dequantized_base(tmp_path) -> None:
     quantized = load_model(OmegaConf.create(TINY), QLORA)  # as in training
     assert is_quantized(quantized)
     base_logits = logits(quantized)
-    adapted = PeftModel.from_pretrained(quantized, str(run_dir / "adapter"))
-    reference = logits(adapted)
+    fresh = PeftModel.from_pretrained(load_model(OmegaConf.create(TINY), QLORA), str(run_dir / "adapter"))
+    # Read the 4-bit weights before any forward pass: bitsandbytes' CPU kernel repacks them in place on first use.
+    layer = fresh.base_model.model.model.layers[0].self_attn.q_proj
+    expected = bnb.dequantize_4bit(layer.base_layer.weight.data, layer.base_layer.weight.quant_state).float()
+    expected += layer.get_delta_weight("default").float()
+    reference = logits(fresh)
     assert (reference - base_logits).abs().max() > 1e-2
 
     out = merge_run(run_dir, tmp_path / "merged", dtype="float32")
     merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     assert not is_quantized(merged) and getattr(merged.config, "quantization_config", None) is None
-    layer = adapted.base_model.model.model.layers[0].self_attn.q_proj
-    expected = bnb.dequantize_4bit(layer.base_layer.weight.data, layer.base_layer.weight.quant_state).float()
-    expected += layer.get_delta_weight("default").float()
     assert torch.allclose(merged.model.layers[0].self_attn.q_proj.weight, expected, atol=1e-6)
     dequantized_gap = (logits(merged) - reference).abs().max()
 
