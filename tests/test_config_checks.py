@@ -1,0 +1,69 @@
+"""Config errors a user understands: QLoRA without 4-bit, missing model paths, bf16 on CPU, a missing corpus."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from ecct.config_checks import ConfigError, check_config
+from ecct.data.paths import REPO_ROOT, DataDirNotFound
+from ecct.models import ModelConfigError, resolve_model_path
+
+
+def _cfg(*overrides: str):
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=["+experiment=smoke", *overrides])
+
+
+def test_default_configs_pass() -> None:
+    check_config(_cfg())
+    check_config(_cfg("peft=qlora"))
+
+
+def test_qlora_without_bitsandbytes_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import now fails as if not installed
+    with pytest.raises(ConfigError, match=r"peft=qlora needs bitsandbytes 4-bit.*use peft=lora"):
+        check_config(_cfg("peft=qlora"))
+
+
+def test_4bit_without_qlora_is_refused() -> None:
+    with pytest.raises(ConfigError, match="load_in_4bit=true only goes with peft=qlora"):
+        check_config(_cfg("peft=lora", "peft.load_in_4bit=true"))
+
+
+def test_missing_local_model_path_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    cfg = _cfg("model=qwen2_5_0_5b_instruct", f"model.name_or_path={missing}")
+    with pytest.raises(ModelConfigError, match=f"{missing}.*does not exist"):
+        check_config(cfg)
+    with pytest.raises(ModelConfigError, match="does not exist"):
+        resolve_model_path(cfg.model)
+
+
+def test_hub_ids_pass_through_unchanged() -> None:
+    cfg = _cfg("model=qwen2_5_7b_instruct")
+    assert resolve_model_path(cfg.model) == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_bf16_on_cpu_is_refused() -> None:
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: bf16 is allowed")
+    with pytest.raises(ConfigError, match="bf16/fp16=true needs a CUDA GPU"):
+        check_config(_cfg("trainer=gpu"))
+
+
+def test_missing_corpus_says_how_to_obtain_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import ecct.data.paths as paths
+    from ecct.data.corpus import load_corpus
+
+    monkeypatch.delenv("ECCT_DATA_DIR", raising=False)
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "checkout")
+    cfg = _cfg("data=gui2016", "data_dir=null")
+    with pytest.raises(DataDirNotFound, match=r"README.s .Data. section.*ECCT_DATA_DIR"):
+        load_corpus(cfg.data, cfg.data_dir)
