@@ -21,6 +21,7 @@ from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig
 
+from ecct.augment import augment_training_set
 from ecct.data.corpus import Corpus, load_corpus
 from ecct.data.model import Document
 from ecct.evaluation import evaluate_documents, write_jsonl
@@ -78,6 +79,16 @@ def sft_config(cfg: DictConfig, run_dir: Path, report_to: str) -> SFTConfig:
     )
 
 
+def best_dev_scores(dev_log: Path, best_step: int | None) -> dict[str, float]:
+    """Dev triplet F1 (span and word level) of the checkpoint that was tested."""
+    if best_step is None or not dev_log.exists():
+        return {}
+    entries = [json.loads(line) for line in dev_log.read_text(encoding="utf-8").splitlines()]
+    best = next((e for e in reversed(entries) if e["step"] == best_step), None)
+    keys = ("span/triplet/f1", "word/triplet/f1", "span/emotion/f1", "span/cause/f1")
+    return {f"dev/{key}": best[key] for key in keys} if best else {}
+
+
 def peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
@@ -89,6 +100,11 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     set_seed(cfg.seed)
     corpus = load_corpus(cfg.data, cfg.get("data_dir"))
     train_docs, dev_docs = dev_and_train(corpus, cfg)
+    n_train_original = len(train_docs)
+    # Only the training part is augmented: dev and test documents never reach the augmenter.
+    train_docs, augment_report = augment_training_set(train_docs, cfg, split_name=corpus.split.name)
+    if wandb_run is not None:
+        wandb_run.summary.update(augment_report)
     test_docs = corpus.part("test")
     if cfg.eval.get("max_test_documents"):
         test_docs = test_docs[: cfg.eval.max_test_documents]
@@ -139,7 +155,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     steps = max(trainer.state.global_step, 1)
     metrics: dict[str, Any] = {
         **{f"test/{k}": v for k, v in test_scores.items()},
-        "dev/best_" + BEST_METRIC: trainer.state.best_metric,
+        **best_dev_scores(run_dir / "dev_metrics.jsonl", trainer.state.best_global_step),
         "dev/best_step": trainer.state.best_global_step,
         "train/steps": trainer.state.global_step,
         "train/world_size": trainer.args.world_size,
@@ -151,10 +167,12 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         "train/examples_skipped_too_long": train_report.skipped,
         "peak_memory_mb": peak_memory_mb(),
         "data/split": corpus.split.name,
-        "data/n_train": len(train_docs),
+        "data/n_train": len(train_docs),  # including synthetic documents
+        "data/n_train_original": n_train_original,
         "data/n_dev": len(dev_docs),
         "data/n_test": len(test_docs),
         "data/skipped_records": corpus.skipped.total,
+        **augment_report,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
     if wandb_run is not None:
