@@ -30,10 +30,14 @@ SOURCE = Document(
     ],
 ).validate()
 MARKED = mark_document(SOURCE)
-GOOD = "周末晚上，一位顾客在商场收银台前[Cause 1]{被人插队}，[Cause 1]{对方还出言不逊}，他当场[Emotion 1]{愤怒}地叫来了保安。"
+GOOD = (
+    "周末晚上，一位顾客在商场收银台前[Cause 1]{被人插队}，[Cause 1]{对方还出言不逊}，"
+    "他当场[Emotion 1]{愤怒}地叫来了保安。"
+)
+DEFAULT_FILTERS = FilterConfig()
 
 
-def check(output: str, cfg: FilterConfig = FilterConfig(), index: NearDuplicateIndex | None = None) -> Document:
+def check(output: str, cfg: FilterConfig = DEFAULT_FILTERS, index: NearDuplicateIndex | None = None) -> Document:
     return check_candidate(
         MARKED,
         output,
@@ -61,8 +65,10 @@ def test_a_faithful_rewrite_becomes_a_valid_document_with_new_offsets() -> None:
         ("   \n", "empty output"),
         (MARKED.text, "echo of source"),
         (MARKED.text.replace("，", " ，"), "echo of source"),
-        ("Rules:\n1. Copy every marked span exactly once, character for character, together with its marker.",
-         "echo of prompt"),
+        (
+            "Rules:\n1. Copy every marked span exactly once, character for character, together with its marker.",
+            "echo of prompt",
+        ),
         (GOOD.replace("[Cause 1]{被人插队}", "[Cause 1]被人插队"), "malformed marker"),
         (GOOD.replace("[Emotion 1]{愤怒}", "{愤怒}"), "malformed marker"),
         (GOOD.replace("[Cause 1]{对方还出言不逊}", "对方还出言不逊"), "marker missing"),
@@ -72,7 +78,10 @@ def test_a_faithful_rewrite_becomes_a_valid_document_with_new_offsets() -> None:
         (GOOD.replace("[Cause 1]{对方还出言不逊}", "[Cause 2]{对方还出言不逊}"), "marker missing"),
         ("[Cause 1]{被人插队}[Cause 1]{对方还出言不逊}[Emotion 1]{愤怒}", "too short"),
         (GOOD + "后来" + "事情经过了很久很久" * 10, "too long"),
-        ("A shopper was [Cause 1]{被人插队}, [Cause 1]{对方还出言不逊}; he was [Emotion 1]{愤怒} today.", "wrong language"),
+        (
+            "A shopper was [Cause 1]{被人插队}, [Cause 1]{对方还出言不逊}; he was [Emotion 1]{愤怒} today.",
+            "wrong language",
+        ),
         (MARKED.text.replace("男子顿时", "他立刻"), "near-duplicate of source"),
     ],
 )
@@ -89,7 +98,10 @@ def test_near_duplicate_of_an_accepted_augmentation_is_rejected_but_a_different_
     with pytest.raises(Rejected) as err:
         check(GOOD.replace("周末晚上", "周日晚上"), index=index)
     assert err.value.reason == "near-duplicate of another augmentation"
-    other = "春节前夕的菜市场里，张大爷排了半小时队却[Cause 1]{被人插队}，[Cause 1]{对方还出言不逊}，老人气得直跺脚，[Emotion 1]{愤怒}地报了警。"
+    other = (
+        "春节前夕的菜市场里，张大爷排了半小时队却[Cause 1]{被人插队}，[Cause 1]{对方还出言不逊}，"
+        "老人气得直跺脚，[Emotion 1]{愤怒}地报了警。"
+    )
     check(other, index=index)
 
 

@@ -23,8 +23,15 @@ from ecct.augment.generators import (
 )
 from ecct.data.paths import REPO_ROOT
 
-TINY = {"name": "tiny", "source": "tiny", "hidden_size": 64, "num_layers": 2, "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>", "dtype": "float32"}
+TINY = {
+    "name": "tiny",
+    "source": "tiny",
+    "hidden_size": 64,
+    "num_layers": 2,
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|endoftext|>",
+    "dtype": "float32",
+}
 SAMPLING = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=12, length_factor=None, seed=3)
 
 
@@ -159,8 +166,10 @@ def test_a_request_that_keeps_failing_is_counted_not_stored(tiny_generator: Loca
 
 
 def test_a_rejected_key_stops_the_run_with_a_clear_error(tiny_generator: LocalGenerator) -> None:
-    with ChatServer(tiny_generator, fail_first=10**6, status=401) as locked, pytest.raises(GenerationError,
-                                                                                          match="api_key"):
+    with (
+        ChatServer(tiny_generator, fail_first=10**6, status=401) as locked,
+        pytest.raises(GenerationError, match="api_key"),
+    ):
         http_generator(locked.url).generate(requests(1, 1), lambda _r, _t: None, progress=False)
 
 
@@ -170,8 +179,9 @@ def test_unreachable_server_is_a_counted_failure() -> None:
     assert sum(stats.failed.values()) == 1 and generator.attempts == 2
 
 
-def test_the_pipeline_fills_its_cache_through_the_http_generator(server: ChatServer, tmp_path: Path,
-                                                                 monkeypatch) -> None:
+def test_the_pipeline_fills_its_cache_through_the_http_generator(
+    server: ChatServer, tmp_path: Path, monkeypatch
+) -> None:
     from ecct.augment.pipeline import augment_training_set
     from ecct.data.corpus import load_corpus
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from importlib import resources
 
@@ -41,7 +42,8 @@ def test_marks_two_causes_of_one_emotion_with_the_same_number() -> None:
     doc = next(d for d in demo_documents() if d.id == "zh-03")
     marked = mark_document(doc)
     assert marked.text == (
-        "一名男子在超市排队时[Cause 1]{被人插队}，[Cause 1]{对方还出言不逊}，男子顿时十分[Emotion 1]{愤怒}，与其发生争执。"
+        "一名男子在超市排队时[Cause 1]{被人插队}，[Cause 1]{对方还出言不逊}，"
+        "男子顿时十分[Emotion 1]{愤怒}，与其发生争执。"
     )
     assert marked.categories == {1: "anger"}
 
@@ -59,8 +61,11 @@ def test_emotions_are_numbered_in_text_order_and_causes_follow_their_emotion() -
 @pytest.mark.parametrize(
     ("text", "pairs", "reason"),
     [
-        ("他后悔又自责，因为自己的荒唐行为。", [("后悔", "自己的荒唐行为", "sadness"), ("自责", "自己的荒唐行为", "sadness")],
-         "cause shared by emotions"),
+        (
+            "他后悔又自责，因为自己的荒唐行为。",
+            [("后悔", "自己的荒唐行为", "sadness"), ("自责", "自己的荒唐行为", "sadness")],
+            "cause shared by emotions",
+        ),
         ("得知春节回家买票的事担心了很久", [("担心", "得知春节回家买票的事担心", "fear")], "overlapping spans"),
         ("他很{高兴}，因为考上了大学", [("高兴", "考上了大学", "happiness")], "text contains delimiters"),
         ("他很[Emotion 1]高兴，因为考上了大学", [("高兴", "考上了大学", "happiness")], "text contains delimiters"),
@@ -134,7 +139,7 @@ def test_gui_training_documents_round_trip_or_are_refused_for_a_true_reason(data
             reasons[err.reason] += 1
             causes = Counter(t.cause for t in {(t.emotion, t.cause): t for t in doc.triplets}.values())
             spans = sorted({t.emotion for t in doc.triplets} | {t.cause for t in doc.triplets})
-            overlapping = any(b.start < a.end for a, b in zip(spans, spans[1:], strict=False))
+            overlapping = any(b.start < a.end for a, b in itertools.pairwise(spans))
             assert (err.reason == "cause shared by emotions" and max(causes.values()) > 1) or (
                 err.reason == "overlapping spans" and overlapping
             ), (doc.id, err)

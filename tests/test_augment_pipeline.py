@@ -118,9 +118,7 @@ def test_a_short_pool_is_reported_and_generation_stops_at_the_attempt_cap(tmp_pa
     train = demo_corpus().part("train")
     generator = Rewriter(echo_every=2)  # about half the sources only ever echo
     with caplog.at_level(logging.WARNING):
-        docs, report = augment_training_set(
-            train, run_cfg(tmp_path, ratio=2.0, max_rounds=3), "s", generator=generator
-        )
+        docs, report = augment_training_set(train, run_cfg(tmp_path, ratio=2.0, max_rounds=3), "s", generator=generator)
     eligible = report["augment/sources_eligible"]
     assert generator.calls == eligible * 3  # every source, every round: the cap, not more
     assert report["augment/generated"] == eligible * 3

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -116,8 +117,10 @@ class LocalGenerator:
         from ecct.models import load_model, load_tokenizer, resolve_model_path
 
         path = resolve_model_path(model_cfg)
-        model_id = local_model_id(model_cfg)
-        return cls(load_model(model_cfg, None, path), load_tokenizer(model_cfg, path), sampling, batch_size, model_id)
+        model = load_model(model_cfg, None, path)
+        if torch.cuda.is_available():  # generation is the expensive part of augmentation: use the GPU when there
+            model.to("cuda")
+        return cls(model, load_tokenizer(model_cfg, path), sampling, batch_size, local_model_id(model_cfg))
 
     def _budget(self, texts: Sequence[str]) -> int:
         if self.sampling.length_factor is None:
@@ -222,6 +225,7 @@ class OpenAIChatGenerator:
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
         self.attempts = 0  # HTTP requests sent, retries included
+        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any], sampling: SamplingConfig) -> OpenAIChatGenerator:
@@ -257,7 +261,8 @@ class OpenAIChatGenerator:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            self.attempts += 1
+            with self._lock:
+                self.attempts += 1
             try:
                 response = client.post(self.url, json=self._payload(request), headers=headers)
             except httpx.TransportError as err:  # timeouts, refused connections, broken streams
