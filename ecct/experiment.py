@@ -118,7 +118,12 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     train_ds, train_report = build_sft_dataset(train_docs, prompt_cfg, tokenizer, max_length, skip_longer=skip_longer)
     dev_ds, _ = build_sft_dataset(dev_docs, prompt_cfg, tokenizer, max_length, skip_longer=skip_longer, name="dev")
     model = load_model(cfg.model, cfg.peft, model_path)
-    generation = GenerationSettings(max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size)
+    generation = GenerationSettings(
+        max_new_tokens=cfg.eval.max_new_tokens,
+        batch_size=cfg.eval.batch_size,
+        constrained=bool(cfg.eval.get("constrained", False)),
+        prefix_cache=bool(cfg.eval.get("prefix_cache", True)),
+    )
 
     trainer = GenerativeEvalSFTTrainer(
         model=model,
