@@ -23,15 +23,7 @@ from ecct.augment.generators import (
 )
 from ecct.data.paths import REPO_ROOT
 
-TINY = {
-    "name": "tiny",
-    "source": "tiny",
-    "hidden_size": 64,
-    "num_layers": 2,
-    "eos_token": "<|im_end|>",
-    "pad_token": "<|endoftext|>",
-    "dtype": "float32",
-}
+TINY = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml"))
 SAMPLING = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=12, length_factor=None, seed=3)
 
 

@@ -21,20 +21,12 @@ from omegaconf import OmegaConf
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
+from ecct.data.paths import REPO_ROOT
 from ecct.merge import MergeError, is_quantized, merge_adapter, merge_run
 from ecct.models import load_model
 from ecct.predict import locate_run
 
-TINY = {
-    "name": "tiny",
-    "source": "tiny",
-    "hidden_size": 64,
-    "num_layers": 2,
-    "eos_token": "<|im_end|>",
-    "pad_token": "<|endoftext|>",
-    "dtype": "float32",
-    "lora_target_modules": "all-linear",
-}
+TINY = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml"))
 PROMPT = {"name": "desc", "components": ["description", "format"], "language": "en"}
 QLORA = {"method": "qlora", "load_in_4bit": True, "quant_type": "nf4", "double_quant": True}
 QLORA |= {"compute_dtype": "float32"}

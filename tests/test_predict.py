@@ -16,6 +16,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig
 
 from ecct.data.errors import DataError
+from ecct.data.paths import REPO_ROOT
 from ecct.data.readers import read_jsonl
 from ecct.generate import GenerationSettings, generate, render_prompts
 from ecct.models import load_tokenizer, resolve_model_path
@@ -36,16 +37,7 @@ from ecct.prompts import PromptConfig, build_messages
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "ecct" / "data" / "demo" / "demo.jsonl"
-TINY = {
-    "name": "tiny",
-    "source": "tiny",
-    "hidden_size": 64,
-    "num_layers": 2,
-    "eos_token": "<|im_end|>",
-    "pad_token": "<|endoftext|>",
-    "dtype": "float32",
-    "lora_target_modules": "all-linear",
-}
+TINY = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml"))
 PROMPT = {"name": "desc", "components": ["description", "format"], "language": "en", "output_format": "lines"}
 
 

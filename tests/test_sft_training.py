@@ -10,6 +10,7 @@ from datasets import Dataset
 from omegaconf import OmegaConf
 from trl import SFTConfig, SFTTrainer
 
+from ecct.data.paths import REPO_ROOT
 from ecct.data.readers import read_jsonl
 from ecct.experiment import lora_config
 from ecct.generate import GenerationSettings, generate
@@ -18,17 +19,7 @@ from ecct.prompts import PromptConfig, build_example
 from ecct.sft_data import MaxLengthError, build_sft_dataset, example_length
 
 DEMO = Path(__file__).resolve().parents[1] / "ecct" / "data" / "demo" / "demo.jsonl"
-TINY = OmegaConf.create(
-    {
-        "source": "tiny",
-        "hidden_size": 64,
-        "num_layers": 2,
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-        "dtype": "float32",
-        "lora_target_modules": "all-linear",
-    }
-)
+TINY = OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml")  # the tests' model is the config's
 PROMPT = PromptConfig.from_config({"name": "desc", "components": ["description", "format"], "language": "en"})
 
 
