@@ -115,7 +115,7 @@ def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Pat
 
     result = _run_cli(run, *overrides[:-1])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"resuming from {run / 'checkpoints'}" in result.stderr
+    assert f"resuming from {run / 'checkpoints'}" in result.stdout + result.stderr  # Hydra logs to stdout
     assert (run / "wandb_run_id.txt").read_text() == run_id
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["train/steps"] == 40
