@@ -1,0 +1,79 @@
+"""``python -m ecct.baseline [overrides]``: train and test the two-step BERT-Classifier baseline.
+
+E.g. ``python -m ecct.baseline data=gui2016 encoder=e5_small``. One Hydra job = one W&B run = one run directory,
+holding what an LLM run holds (``config.yaml``, ``versions.json``, ``metrics.json``, ``predictions.jsonl``,
+``train_log.jsonl``) plus the two stage models, so both kinds of run land in one comparison table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from ecct.data.paths import REPO_ROOT
+from ecct.tracking import finish, init_run
+from ecct.train import group_name, library_versions
+
+log = logging.getLogger(__name__)
+
+# hydra.searchpath in conf/baseline/config.yaml points here, so conf/data and conf/logger are shared with ecct.train.
+OmegaConf.register_new_resolver("ecct_conf_dir", lambda: str(REPO_ROOT / "conf"), replace=True)
+
+
+def _split_label(cfg: DictConfig) -> str:
+    split = cfg.data.split
+    index = split.get("index", split.get("fold"))
+    return f"{split.scheme}.{index}" if index is not None else str(split.scheme)
+
+
+def baseline_run_name(cfg: DictConfig, choices: Mapping[str, str]) -> str:
+    """E.g. ``baseline-e5_small-gui2016-s42-split20.1``."""
+    return f"baseline-{choices.get('encoder', '?')}-{choices.get('data', '?')}-s{cfg.seed}-{_split_label(cfg)}"
+
+
+def baseline_tags(cfg: DictConfig, choices: Mapping[str, str]) -> list[str]:
+    """The LLM runs' tag scheme (``factor:level``), with the method and encoder as the model factor."""
+    tags = [
+        "method:baseline",
+        f"model:baseline_{choices.get('encoder', '?')}",
+        f"data:{choices.get('data', '?')}",
+        f"seed:{cfg.seed}",
+        f"split:{cfg.data.split.scheme}",
+    ]
+    index = cfg.data.split.get("index", cfg.data.split.get("fold"))
+    if index is not None:
+        tags.append(f"fold:{index}")
+    return tags + list(cfg.logger.get("tags") or [])
+
+
+@hydra.main(version_base="1.3", config_path="../../conf/baseline", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from ecct.baseline.pipeline import run  # heavy imports after Hydra has parsed the command line
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    choices = dict(hydra_cfg.runtime.choices)
+    name = cfg.get("run_name") or baseline_run_name(cfg, choices)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    versions = library_versions()
+    (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
+    wandb_run = init_run(cfg, run_dir, name, baseline_tags(cfg, choices), group_name(cfg))
+    if wandb_run is not None:
+        wandb_run.config.update({"versions": versions, "hydra_choices": choices}, allow_val_change=True)
+    exit_code = 1
+    try:
+        metrics = run(cfg, run_dir, wandb_run)
+        exit_code = 0
+    finally:
+        finish(wandb_run, exit_code)
+    return float(metrics["test/span/triplet/f1"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""``python -m ecct.baseline``: config composition and an end-to-end tiny run writing the LLM runs' outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import ecct.baseline.__main__  # noqa: F401  (registers the resolver that points hydra.searchpath at conf/)
+from ecct.data.paths import REPO_ROOT
+
+CONF = REPO_ROOT / "conf" / "baseline"
+ENCODERS = sorted(p.stem for p in (CONF / "encoder").glob("*.yaml"))
+
+
+def compose_config(*overrides: str):  # type: ignore[no-untyped-def]
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_every_encoder_config_composes_with_the_shared_data_and_logger_groups(encoder: str) -> None:
+    cfg = compose_config(f"encoder={encoder}", "data=gui2016", "logger=none")
+    assert cfg.encoder.name == encoder
+    assert cfg.data.name == "gui2016" and cfg.data.split.scheme == "split20"  # conf/data, not a copy
+    assert cfg.logger.enabled is False
+    OmegaConf.resolve(cfg)
+
+
+# Tiny and short: 1 epoch per stage on the demo corpus (24 training documents).
+TINY = [
+    "encoder=tiny",
+    "logger=wandb",
+    "stage1.trainer.num_train_epochs=1",
+    "stage2.trainer.num_train_epochs=1",
+    "eval.batch_size=4",
+]
+
+
+def _run(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "ecct.baseline", *TINY, f"hydra.run.dir={run_dir}", *overrides],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = _run(run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("config.yaml", "versions.json", "metrics.json", "predictions.jsonl", "train_log.jsonl"):
+        assert (run / name).exists(), name
+    for stage in ("stage1", "stage2"):
+        assert (run / stage / "model" / "config.json").exists()
+        assert not (run / stage / "checkpoints").exists()  # deleted once the model is saved
+    assert list((run / "wandb").glob("offline-run-*")), "no offline W&B run"
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/span/triplet/f1"] <= 1.0 and 0.0 <= metrics["test/word/triplet/f1"] <= 1.0
+    assert metrics["data/n_test"] == metrics["test/n_documents"] == 3
+    assert metrics["stage1/steps"] > 0 and metrics["stage2/steps"] > 0 and metrics["train/seconds"] > 0
+    assert "test/gold_spans/span/triplet/f1" in metrics and "test/stage1/emotion/f1" in metrics
+
+    records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+    for record in records:
+        assert set(record) == {"id", "text", "output", "triplets", "violations", "gold"}
+        assert record["violations"] == []
+        for triplet in record["triplets"]:  # spans are offsets into the document, copied verbatim
+            span = triplet["cause_span"]
+            assert record["text"][span["start"] : span["end"]] == triplet["cause"]
+    stages = {json.loads(line)["stage"] for line in (run / "train_log.jsonl").read_text().splitlines()}
+    assert stages == {"stage1", "stage2"}
+    resolved = OmegaConf.load(run / "config.yaml")
+    assert resolved.encoder.source == "tiny" and resolved.data.name == "demo"
+
+    # The same command again: both stages are loaded, not retrained, and the numbers are the same.
+    again = _run(run)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (again.stdout + again.stderr).count("model already trained") == 2  # Hydra logs to stdout
+    repeated = json.loads((run / "metrics.json").read_text())
+    assert repeated["test/span/triplet/f1"] == metrics["test/span/triplet/f1"]
+    assert repeated["stage1/steps"] == metrics["stage1/steps"]  # from stage1/training.json

@@ -1,0 +1,144 @@
+"""Both stages learn (a tiny random BERT overfits 8 demo documents), and stage 2's pairs and inputs are right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from ecct.baseline import stage1, stage2
+from ecct.baseline.bio import document_spans
+from ecct.baseline.encoder import build_tiny_bert, load_encoder_tokenizer
+from ecct.baseline.pipeline import candidate_pairs
+from ecct.baseline.training import freeze_lower, training_arguments
+from ecct.data.corpus import load_corpus
+from ecct.data.model import Document, Span, Triplet
+from ecct.data.paths import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[str, object]:
+    path = str(build_tiny_bert())
+    return path, load_encoder_tokenizer(path)
+
+
+@pytest.fixture(scope="module")
+def demo_docs() -> list[Document]:
+    corpus = load_corpus(OmegaConf.load(REPO_ROOT / "conf" / "data" / "demo.yaml"))
+    return [doc for doc in corpus.documents if doc.language == "zh" and doc.triplets][:8]
+
+
+def _args(tmp_path: Path, metric: str, epochs: int, batch_size: int, learning_rate: float) -> object:
+    settings = {
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "warmup_steps": 0.1,
+        "logging_steps": 5,
+        "eval_steps": 10_000,  # one evaluation at most: these tests are about learning, not selection
+        "save_steps": 10_000,
+        "use_cpu": True,
+        "disable_tqdm": True,
+    }
+    return training_arguments(settings, tmp_path / "checkpoints", seed=0, data_seed=0, best_metric=metric)
+
+
+def _losses(trainer: object) -> list[float]:
+    return [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]  # type: ignore[attr-defined]
+
+
+def test_stage1_overfits_demo_documents_and_recovers_their_spans(tiny, demo_docs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, tokenizer = tiny
+    torch.manual_seed(0)
+    model = stage1.load_model(path)
+    args = _args(tmp_path, stage1.BEST_METRIC, epochs=30, batch_size=4, learning_rate=5e-3)
+    trainer = stage1.build_trainer(model, tokenizer, args, demo_docs, demo_docs, max_length=128, stride=16)
+    trainer.train()
+    losses = _losses(trainer)
+    assert losses[-1] < 0.25 * losses[0], losses
+    predicted = stage1.predict_spans(trainer.model, tokenizer, demo_docs, max_length=128, stride=16)
+    recovered = [set(predicted[doc.id]) == set(document_spans(doc)) for doc in demo_docs]
+    assert sum(recovered) >= 7, {doc.id: predicted[doc.id] for doc in demo_docs}
+
+
+def test_stage2_overfits_and_predicts_the_gold_categories_of_gold_pairs(tiny, demo_docs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, tokenizer = tiny
+    torch.manual_seed(0)
+    # Trainable word embeddings: through frozen random ones a 2-layer model learns the categories far more slowly.
+    model = stage2.load_model(path, freeze_word_embeddings=False)
+    args = _args(tmp_path, stage2.BEST_METRIC, epochs=60, batch_size=16, learning_rate=1e-2)
+    trainer = stage2.build_trainer(
+        model, tokenizer, args, demo_docs, demo_docs, max_length=96, context_chars=30, negatives_per_emotion=0
+    )
+    trainer.train()
+    losses = _losses(trainer)
+    assert losses[-1] < 0.25 * losses[0], losses
+    pairs = [stage2.Pair(i, t.emotion, t.cause) for i, doc in enumerate(demo_docs) for t in doc.triplets]
+    predicted = stage2.classify_pairs(trainer.model, tokenizer, pairs, demo_docs, max_length=96, context_chars=30)
+    gold = [t.category for doc in demo_docs for t in doc.triplets]
+    assert predicted == gold
+
+
+def test_freezing_stops_gradients_below_the_cut(tiny) -> None:  # type: ignore[no-untyped-def]
+    path, _ = tiny
+    model = stage1.load_model(path, freeze_word_embeddings=True, freeze_layers=1)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert not any(name.startswith(("bert.embeddings.", "bert.encoder.layer.0.")) for name in trainable)
+    assert any(name.startswith("bert.encoder.layer.1.") for name in trainable)
+    assert "classifier.weight" in trainable
+    with pytest.raises(ValueError, match="has 2 layers"):
+        freeze_lower(model, False, 3)
+
+
+DOC = Document(
+    "d",
+    "他很高兴，因为考上了大学，也因为拿了奖。今天下雨。",
+    "zh",
+    "test",
+    [
+        Triplet(Span(2, 4, "高兴"), Span(7, 12, "考上了大学"), "happiness"),
+        Triplet(Span(2, 4, "高兴"), Span(16, 19, "拿了奖"), "happiness"),
+    ],
+).validate()
+
+
+def test_clauses_split_on_chinese_and_western_punctuation() -> None:
+    assert [s.text for s in stage2.clauses(DOC.text)] == ["他很高兴", "因为考上了大学", "也因为拿了奖", "今天下雨"]
+    text = " a, b.  c "
+    assert [(s.start, s.end, s.text) for s in stage2.clauses(text)] == [(1, 2, "a"), (4, 5, "b"), (8, 9, "c")]
+
+
+def test_training_pairs_are_gold_triplets_plus_nearest_non_cause_clauses() -> None:
+    pairs = stage2.training_pairs(0, DOC, negatives_per_emotion=2)
+    labelled = {(p.emotion.text, p.cause.text): stage2.PAIR_LABELS[p.label] for p in pairs}
+    # "他很高兴" contains the emotion; the two causes' clauses overlap the causes: only "今天下雨" is left.
+    assert labelled == {
+        ("高兴", "考上了大学"): "happiness",
+        ("高兴", "拿了奖"): "happiness",
+        ("高兴", "今天下雨"): "none",
+    }
+
+
+def test_pair_input_names_both_spans_and_marks_them_in_context(tiny) -> None:  # type: ignore[no-untyped-def]
+    _, tokenizer = tiny
+    pair = stage2.Pair(0, DOC.triplets[0].emotion, DOC.triplets[0].cause)
+    encoded = stage2.encode_pairs([pair], [DOC], tokenizer, max_length=64, context_chars=3)
+    text = tokenizer.decode(encoded["input_ids"][0])
+    assert text.index("高兴") < text.index("考上了大学") < text.index("<e>")
+    assert "<e> 高兴 </e>" in text.replace("  ", " ") and "<c> 考上了大学 </c>" in text.replace("  ", " ")
+    assert "今天" not in text  # outside the context window
+    # A window longer than the budget is cut, never the span texts of the first part.
+    short = stage2.encode_pairs([pair], [DOC], tokenizer, max_length=20, context_chars=30)
+    first_part = tokenizer.decode(short["input_ids"][0]).split("</s></s>")[0]
+    assert len(short["input_ids"][0]) == 20 and "高兴" in first_part and "考上了大学" in first_part
+
+
+def test_candidates_are_all_emotion_cause_pairs_nearest_first_with_a_counted_limit() -> None:
+    emotions = [Span(2, 4, "高兴")]
+    causes = [Span(20, 24, "今天下雨"), Span(7, 12, "考上了大学"), Span(2, 4, "高兴")]
+    pairs, dropped = candidate_pairs(0, emotions, causes, limit=None)
+    assert [p.cause.text for p in pairs] == ["考上了大学", "今天下雨"] and dropped == 0  # identical span excluded
+    pairs, dropped = candidate_pairs(0, emotions, causes, limit=1)
+    assert [p.cause.text for p in pairs] == ["考上了大学"] and dropped == 1
