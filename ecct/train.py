@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -51,29 +53,41 @@ def group_name(cfg: DictConfig) -> str | None:
     return cfg.get("experiment_name")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    from ecct.experiment import run  # heavy imports after Hydra has parsed the command line
-
-    check_config(cfg)
+def run_job(
+    cfg: DictConfig,
+    name: str,
+    tags: list[str],
+    body: Callable[[DictConfig, Path, Any | None], dict[str, Any]],
+) -> dict[str, Any]:
+    """One Hydra job as one W&B run: write config + versions (rank 0), run ``body``, always finish W&B."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     choices = dict(hydra_cfg.runtime.choices)
-    name = cfg.get("run_name") or run_name(cfg, choices)
     versions = library_versions()
     wandb_run = None
     if is_main_process():  # multi-GPU: every rank trains, only rank 0 writes and logs
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
         (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
-        wandb_run = init_run(cfg, run_dir, name, run_tags(cfg, choices), group_name(cfg))
+        wandb_run = init_run(cfg, run_dir, name, tags, group_name(cfg))
     if wandb_run is not None:
         wandb_run.config.update({"versions": versions, "hydra_choices": choices}, allow_val_change=True)
     exit_code = 1
     try:
-        metrics = run(cfg, run_dir, wandb_run)
+        metrics = body(cfg, run_dir, wandb_run)
         exit_code = 0
     finally:
         finish(wandb_run, exit_code)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from ecct.experiment import run  # heavy imports after Hydra has parsed the command line
+
+    check_config(cfg)
+    choices = dict(HydraConfig.get().runtime.choices)
+    name = cfg.get("run_name") or run_name(cfg, choices)
+    metrics = run_job(cfg, name, run_tags(cfg, choices), run)
     return float(metrics["test/span/triplet/f1"])
 
 

@@ -7,18 +7,15 @@ holding what an LLM run holds (``config.yaml``, ``versions.json``, ``metrics.jso
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ecct.data.paths import REPO_ROOT
-from ecct.tracking import finish, init_run
-from ecct.train import group_name, library_versions
+from ecct.train import run_job
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +54,9 @@ def main(cfg: DictConfig) -> float:
     from ecct.baseline.pipeline import run  # heavy imports after Hydra has parsed the command line
 
     hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
     choices = dict(hydra_cfg.runtime.choices)
     name = cfg.get("run_name") or baseline_run_name(cfg, choices)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    versions = library_versions()
-    (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
-    wandb_run = init_run(cfg, run_dir, name, baseline_tags(cfg, choices), group_name(cfg))
-    if wandb_run is not None:
-        wandb_run.config.update({"versions": versions, "hydra_choices": choices}, allow_val_change=True)
-    exit_code = 1
-    try:
-        metrics = run(cfg, run_dir, wandb_run)
-        exit_code = 0
-    finally:
-        finish(wandb_run, exit_code)
+    metrics = run_job(cfg, name, baseline_tags(cfg, choices), run)
     return float(metrics["test/span/triplet/f1"])
 
 
