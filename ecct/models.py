@@ -37,7 +37,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ECCT_CACHE_DIR", Path.home() / ".cache" / "ecct")).expanduser()
 
 
-def _package_dir(package: str) -> Path:
+def package_dir(package: str) -> Path:
     # find_spec, not import: some model packages import heavy runtimes (llama-cpp) we never need.
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -48,7 +48,7 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _atomic_save(target: Path, build: Any) -> Path:
+def atomic_model_folder(target: Path, build: Any) -> Path:
     """Build a model folder in a temp dir and move it into place, so an interrupted build never half-exists."""
     if (target / "config.json").exists():
         return target
@@ -69,7 +69,7 @@ def _atomic_save(target: Path, build: Any) -> Path:
 
 def convert_embedded(package: str = EMBEDDED_PACKAGE, gguf_file: str = EMBEDDED_GGUF) -> Path:
     """Dequantize the packaged GGUF once into ``<cache>/models/<gguf stem>`` and return that folder."""
-    source_dir = _package_dir(package)
+    source_dir = package_dir(package)
     if not (source_dir / gguf_file).exists():
         raise ModelConfigError(f"{source_dir / gguf_file} does not exist: the package {package!r} lacks {gguf_file!r}")
 
@@ -85,7 +85,7 @@ def convert_embedded(package: str = EMBEDDED_PACKAGE, gguf_file: str = EMBEDDED_
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
 
-    return _atomic_save(cache_dir() / "models" / Path(gguf_file).stem, build)
+    return atomic_model_folder(cache_dir() / "models" / Path(gguf_file).stem, build)
 
 
 def build_tiny_model(hidden_size: int = 64, num_layers: int = 2) -> Path:
@@ -93,7 +93,7 @@ def build_tiny_model(hidden_size: int = 64, num_layers: int = 2) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     def build(out: Path) -> None:
-        tokenizer = AutoTokenizer.from_pretrained(_package_dir(EMBEDDED_PACKAGE), gguf_file=EMBEDDED_GGUF)
+        tokenizer = AutoTokenizer.from_pretrained(package_dir(EMBEDDED_PACKAGE), gguf_file=EMBEDDED_GGUF)
         config = LlamaConfig(
             vocab_size=len(tokenizer),
             hidden_size=hidden_size,
@@ -110,7 +110,7 @@ def build_tiny_model(hidden_size: int = 64, num_layers: int = 2) -> Path:
         LlamaForCausalLM(config).save_pretrained(out)
         tokenizer.save_pretrained(out)
 
-    return _atomic_save(cache_dir() / "models" / f"tiny-random-llama-h{hidden_size}-l{num_layers}", build)
+    return atomic_model_folder(cache_dir() / "models" / f"tiny-random-llama-h{hidden_size}-l{num_layers}", build)
 
 
 def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from ecct.models import ModelConfigError, _atomic_save, _package_dir, cache_dir
+from ecct.models import ModelConfigError, atomic_model_folder, cache_dir, package_dir
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,8 @@ def _check_vocabulary(tokenizer: PreTrainedTokenizerBase, e5: E5File) -> None:
 
 
 def _e5_sources() -> tuple[Path, Path]:
-    model_file = _package_dir(E5_PACKAGE) / E5_FILE
-    tokenizer_json = _package_dir(TOKENIZER_PACKAGE) / TOKENIZER_FILE
+    model_file = package_dir(E5_PACKAGE) / E5_FILE
+    tokenizer_json = package_dir(TOKENIZER_PACKAGE) / TOKENIZER_FILE
     for path, package in ((model_file, E5_PACKAGE), (tokenizer_json, TOKENIZER_PACKAGE)):
         if not path.is_file():
             raise ModelConfigError(f"{path} does not exist: the package {package!r} lacks it (reinstall it)")
@@ -260,7 +260,7 @@ def convert_e5_small() -> Path:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
 
-    return _atomic_save(cache_dir() / "models" / E5_FOLDER, build)
+    return atomic_model_folder(cache_dir() / "models" / E5_FOLDER, build)
 
 
 def build_tiny_bert(hidden_size: int = 32, num_layers: int = 2) -> Path:
@@ -286,7 +286,7 @@ def build_tiny_bert(hidden_size: int = 32, num_layers: int = 2) -> Path:
         BertModel(config).save_pretrained(out)
         tokenizer.save_pretrained(out)
 
-    return _atomic_save(cache_dir() / "models" / f"tiny-random-bert-h{hidden_size}-l{num_layers}", build)
+    return atomic_model_folder(cache_dir() / "models" / f"tiny-random-bert-h{hidden_size}-l{num_layers}", build)
 
 
 def resolve_encoder_path(encoder_cfg: Mapping[str, Any]) -> str:
