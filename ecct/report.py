@@ -4,6 +4,10 @@ Each job directory holds ``.hydra/overrides.yaml`` (its command-line overrides) 
 ``metrics.json``. Overrides that vary across jobs are the sweep's factors; seeds and folds are replicates,
 averaged over. A job without ``metrics.json`` is listed as failed; a job the sweep asked for (``multirun.yaml``)
 that has no directory is listed as missing. Writes ``report.md``, ``report.csv`` and ``f1_by_<factor>.png``.
+
+``--baseline DIR`` (repeatable) puts reference runs alongside the sweep: a run directory or a multirun directory
+of ``python -m ecct.baseline`` (the BERT pipeline) becomes one extra row (mean ± std over its runs) and a dashed
+line in every plot. Baseline directories without ``metrics.json`` are listed as failed too.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ class SweepResult:
     rows: list[dict[str, Any]]  # one per factor-level combination
     failed: list[Job] = field(default_factory=list)
     missing: list[dict[str, str]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None  # {"label", "n", "failed", "stats"} of the reference runs
+
+
+BASELINE_LABEL = "BERT baseline"
 
 
 def _split_override(item: str) -> tuple[str, str]:
@@ -95,7 +103,32 @@ def sweep_factors(jobs: Sequence[Job]) -> list[str]:
     return [k for k in varying if k not in REPLICATE_KEYS and k not in IGNORED_KEYS]
 
 
-def summarize(sweep_dir: Path) -> SweepResult:
+def _aggregate(metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return aggregate([{k: v for k, v in m.items() if isinstance(v, int | float)} for m in metrics])
+
+
+def read_baseline(paths: Sequence[Path]) -> tuple[dict[str, Any], list[Job]]:
+    """Reference runs: each path is one run directory (with metrics.json) or a multirun directory of them."""
+    finished: list[dict[str, Any]] = []
+    failed: list[Job] = []
+    for path in paths:
+        if not path.is_dir():
+            raise FileNotFoundError(f"--baseline {path}: no such directory")
+        runs = [path] if (path / "config.yaml").exists() or (path / "metrics.json").exists() else []
+        runs = runs or sorted(p.parent.parent for p in path.glob("*/.hydra/overrides.yaml"))
+        if not runs:
+            raise FileNotFoundError(f"--baseline {path}: neither a run directory nor a multirun directory of runs")
+        for run in runs:
+            metrics_file = run / "metrics.json"
+            if metrics_file.exists():
+                finished.append(json.loads(metrics_file.read_text(encoding="utf-8")))
+            else:
+                failed.append(Job(run, {"baseline": str(path)}, None))
+    row = {"label": BASELINE_LABEL, "n": len(finished), "failed": len(failed), "stats": _aggregate(finished)}
+    return row, failed
+
+
+def summarize(sweep_dir: Path, baseline: Sequence[Path] = ()) -> SweepResult:
     jobs = read_jobs(sweep_dir)
     if not jobs:
         raise FileNotFoundError(f"{sweep_dir}: no job directories (no */.hydra/overrides.yaml) found")
@@ -106,7 +139,7 @@ def summarize(sweep_dir: Path) -> SweepResult:
     rows = []
     for levels, members in sorted(groups.items()):
         finished = [job.metrics for job in members if job.metrics is not None]
-        stats = aggregate([{k: v for k, v in m.items() if isinstance(v, int | float)} for m in finished])
+        stats = _aggregate(finished)
         rows.append(
             {
                 "levels": dict(zip(factors, levels, strict=True)),
@@ -121,7 +154,12 @@ def summarize(sweep_dir: Path) -> SweepResult:
         for want in expected_jobs(sweep_dir)
         if not any(all(have.get(k) == v for k, v in want.items()) for have in seen)
     ]
-    return SweepResult(factors, rows, [job for job in jobs if job.metrics is None], missing)
+    failed = [job for job in jobs if job.metrics is None]
+    reference = None
+    if baseline:
+        reference, baseline_failed = read_baseline(baseline)
+        failed += baseline_failed
+    return SweepResult(factors, rows, failed, missing, reference)
 
 
 def _cell(stats: dict[str, dict[str, float]], key: str) -> str:
@@ -137,7 +175,20 @@ def to_markdown(result: SweepResult, title: str) -> str:
         cells = [row["levels"][f] for f in result.factors] + [str(row["n"])]
         cells += [_cell(row["stats"], key) for key, _ in HEADLINE]
         lines.append("| " + " | ".join(cells) + " |")
+    if result.baseline is not None:
+        reference = result.baseline
+        cells = [reference["label"], *("–" for _ in result.factors[1:]), str(reference["n"])]
+        cells += [_cell(reference["stats"], key) for key, _ in HEADLINE]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Mean ± sample std over seeds/folds (runs = finished jobs per row)."]
+    tested = {
+        row.get("label") or "/".join(row["levels"].values()) or "sweep": row["stats"]["test/n_documents"]["mean"]
+        for row in [*result.rows, *([result.baseline] if result.baseline else [])]
+        if "test/n_documents" in row["stats"]
+    }
+    if len(set(tested.values())) > 1:  # e.g. a sweep capped with eval.max_test_documents against a full baseline
+        counts = ", ".join(f"{label} {count:g}" for label, count in sorted(tested.items()))
+        lines += ["", f"**Not comparable as is:** the rows were tested on different numbers of documents ({counts})."]
     if result.failed:
         lines += ["", f"**Failed jobs ({len(result.failed)})** — no metrics.json:"]
         lines += [f"- `{job.path}`: {' '.join(f'{k}={v}' for k, v in job.overrides.items())}" for job in result.failed]
@@ -153,7 +204,11 @@ def write_csv(result: SweepResult, path: Path) -> None:
         writer.writerow(
             [*result.factors, "runs", "failed", *(f"{k}_{s}" for k, _ in HEADLINE for s in ("mean", "std"))]
         )
-        for row in result.rows:
+        rows = list(result.rows)
+        if result.baseline is not None:
+            levels = {f: (result.baseline["label"] if i == 0 else "") for i, f in enumerate(result.factors)}
+            rows.append({**result.baseline, "levels": levels})
+        for row in rows:
             values = [row["stats"].get(k, {}) for k, _ in HEADLINE]
             writer.writerow(
                 [
@@ -181,8 +236,8 @@ def plot_factor(result: SweepResult, factor: str, path: Path) -> None:
 
     levels = _level_order(sorted({row["levels"][factor] for row in result.rows}))
     numeric = all(_is_number(level) for level in levels)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for offset, (key, label) in enumerate(HEADLINE[:4]):
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    for offset, (key, label) in enumerate(HEADLINE):  # all headline metrics: short runs score only on some
         means, stds = [], []
         for level in levels:
             rows = [r for r in result.rows if r["levels"][factor] == level and key in r["stats"]]
@@ -191,9 +246,14 @@ def plot_factor(result: SweepResult, factor: str, path: Path) -> None:
         if numeric:
             ax.errorbar([float(v) for v in levels], means, yerr=stds, marker="o", capsize=3, label=label)
         else:
-            width = 0.8 / 4
-            xs = [i + (offset - 1.5) * width for i in range(len(levels))]
+            width = 0.8 / len(HEADLINE)
+            xs = [i + (offset - (len(HEADLINE) - 1) / 2) * width for i in range(len(levels))]
             ax.bar(xs, means, width=width, yerr=stds, capsize=3, label=label)
+    reference = (result.baseline or {}).get("stats", {}).get(HEADLINE[0][0])
+    if reference is not None:  # the pipeline's triplet F1, drawn in the colour of the triplet F1 series
+        ax.axhline(
+            reference["mean"], color="C0", linestyle="--", label=f"{result.baseline['label']} ({HEADLINE[0][1]})"
+        )
     if not numeric:
         ax.set_xticks(range(len(levels)), levels)
     ax.set_xlabel(factor)
@@ -214,8 +274,10 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def write_report(sweep_dir: Path, out_dir: Path | None = None) -> tuple[SweepResult, list[Path]]:
-    result = summarize(sweep_dir)
+def write_report(
+    sweep_dir: Path, out_dir: Path | None = None, baseline: Sequence[Path] = ()
+) -> tuple[SweepResult, list[Path]]:
+    result = summarize(sweep_dir, baseline)
     out_dir = out_dir or sweep_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(result, f"Sweep report: {sweep_dir.name}")
@@ -233,9 +295,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ecct.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory (multirun/<name>/<date>)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: sweep_dir)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="a python -m ecct.baseline run or multirun directory to show alongside (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
-        result, written = write_report(args.sweep_dir, args.out)
+        result, written = write_report(args.sweep_dir, args.out, args.baseline)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -20,10 +20,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from ecct import resolvers
 from ecct.config_checks import check_config
 from ecct.tracking import finish, init_run, run_name, run_tags
 
 log = logging.getLogger(__name__)
+
+resolvers.register()  # before Hydra composes: conf/config.yaml's sweep subdir uses ${ecct_subdir:...}
 
 TRACKED_PACKAGES = ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "accelerate", "wandb")
 

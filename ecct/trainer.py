@@ -29,6 +29,8 @@ TIE_BREAK_WEIGHT = 1e-3
 
 def selection_score(scores: dict[str, float | int]) -> float:
     return float(scores["span/triplet/f1"]) + TIE_BREAK_WEIGHT * float(scores["word/triplet/f1"])
+
+
 # Headline numbers logged at every evaluation (the full dict, raw counts included, goes to dev_metrics.jsonl).
 LOGGED_SUFFIXES = ("/precision", "/recall", "/f1")
 LOGGED_PREFIXES = ("errors/", "violations/")

@@ -70,6 +70,29 @@ def test_local_generator_output_budget_follows_the_source_length(tiny_generator:
     assert generator._budget(["长" * 1000]) == 100
 
 
+def test_stop_strings_cut_the_output_and_are_validated() -> None:
+    sampling = SamplingConfig.from_config({"stop_strings": ["原文：", "Text:"]}, seed=1)
+    assert sampling.stop_strings == ("原文：", "Text:")
+    assert sampling.cut_at_stop("改写后的短文。\n原文：又一段 Text: x") == "改写后的短文。"
+    assert sampling.cut_at_stop("no stop here ") == "no stop here"
+    assert "stop_strings" in sampling.as_key() and "stop_strings" not in SAMPLING.as_key()
+    with pytest.raises(ValueError, match="stop_strings"):
+        SamplingConfig(stop_strings=("",))
+
+
+def test_local_generator_ends_the_sample_at_a_stop_string(tiny_generator: LocalGenerator) -> None:
+    request = requests(1, 1)
+    longer = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=24, length_factor=None, seed=3)
+    free = collect(LocalGenerator(tiny_generator.model, tiny_generator.tokenizer, longer, 1, "t"), request)
+    text = next(iter(free.values()))
+    stop = text[len(text) // 2 : len(text) // 2 + 2]  # two characters the unconstrained sample produced
+    assert stop.strip(), f"need a visible stop string, the sample was {text!r}"
+    stopped_sampling = SamplingConfig(**{**longer.__dict__, "stop_strings": (stop,)})
+    stopped = LocalGenerator(tiny_generator.model, tiny_generator.tokenizer, stopped_sampling, 1, "t")
+    # Same seed, so the same tokens until the stop string appears; the output is what came before it.
+    assert next(iter(collect(stopped, request).values())) == text.split(stop, 1)[0].strip()
+
+
 class ChatServer:
     """An OpenAI-style /v1/chat/completions endpoint on an ephemeral port, backed by the tiny model."""
 
@@ -138,6 +161,7 @@ def test_openai_generator_gets_every_sample_from_the_server(server: ChatServer) 
     body = server.bodies[0]
     assert body["model"] == "tiny-served" and body["max_tokens"] == 12 and body["temperature"] == 1.0
     assert len({b["seed"] for b in server.bodies}) == len(reqs)  # one seed per (source, sample)
+    assert "stop" not in body  # sent only when stop strings are configured
 
 
 def test_transient_failures_are_retried_with_backoff(tiny_generator: LocalGenerator) -> None:
@@ -195,3 +219,11 @@ def test_the_pipeline_fills_its_cache_through_the_http_generator(
     assert report["augment/accepted"] == 0 and report["augment/shortfall"] == report["augment/requested"] == 2
     assert len(docs) == len(train)
     assert report["augment/generator"] == "tiny-served"
+
+
+def test_openai_generator_sends_stop_strings(server: ChatServer) -> None:
+    sampling = SamplingConfig(**{**SAMPLING.__dict__, "stop_strings": ("原文：",)})
+    generator = OpenAIChatGenerator(server.url, "tiny-served", sampling, max_retries=0, timeout_s=30)
+    results = collect(generator, requests(1, 1))
+    assert server.bodies[0]["stop"] == ["原文："]
+    assert all("原文：" not in text for text in results.values())

@@ -71,6 +71,7 @@ def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: 
     assert 0.0 <= metrics["test/span/triplet/f1"] <= 1.0 and 0.0 <= metrics["test/word/triplet/f1"] <= 1.0
     assert metrics["data/n_test"] == metrics["test/n_documents"] == 3
     assert metrics["stage1/steps"] > 0 and metrics["stage2/steps"] > 0 and metrics["train/seconds"] > 0
+    assert 0.0 < metrics["stage2/none_threshold"] < 1.0  # chosen on the dev part (stage2.none_threshold: dev)
     assert "test/gold_spans/span/triplet/f1" in metrics and "test/stage1/emotion/f1" in metrics
 
     records = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
@@ -93,3 +94,4 @@ def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: 
     repeated = json.loads((run / "metrics.json").read_text())
     assert repeated["test/span/triplet/f1"] == metrics["test/span/triplet/f1"]
     assert repeated["stage1/steps"] == metrics["stage1/steps"]  # from stage1/training.json
+    assert repeated["stage2/none_threshold"] == metrics["stage2/none_threshold"]

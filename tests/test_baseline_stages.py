@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -142,3 +143,58 @@ def test_candidates_are_all_emotion_cause_pairs_nearest_first_with_a_counted_lim
     assert [p.cause.text for p in pairs] == ["考上了大学", "今天下雨"] and dropped == 0  # identical span excluded
     pairs, dropped = candidate_pairs(0, emotions, causes, limit=1)
     assert [p.cause.text for p in pairs] == ["考上了大学"] and dropped == 1
+
+
+@pytest.mark.parametrize("module", [stage1, stage2], ids=["stage1", "stage2"])
+def test_the_head_learns_at_its_own_rate_and_every_parameter_is_optimised_once(
+    tiny, demo_docs, tmp_path: Path, module
+) -> None:  # type: ignore[no-untyped-def]
+    path, tokenizer = tiny
+    model = module.load_model(path, freeze_word_embeddings=True)
+    args = _args(tmp_path, module.BEST_METRIC, epochs=1, batch_size=4, learning_rate=1e-4)
+    inputs = (
+        {"max_length": 64, "stride": 16}
+        if module is stage1
+        else {"max_length": 64, "context_chars": 20, "negatives_per_emotion": 0}
+    )
+    trainer = module.build_trainer(
+        model, tokenizer, args, demo_docs[:2], demo_docs[:2], head_learning_rate=3e-3, **inputs
+    )
+    optimizer = trainer.create_optimizer()
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    seen = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert sorted(seen) == sorted(id(p) for p in trainable.values())  # each once, frozen ones never
+    assert {name for name, p in trainable.items() if rate[id(p)] == 3e-3} == {"classifier.weight", "classifier.bias"}
+    assert {rate[id(p)] for name, p in trainable.items() if not name.startswith("classifier")} == {1e-4}
+
+
+def test_a_head_rate_without_a_head_is_refused(tiny, demo_docs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, tokenizer = tiny
+    args = _args(tmp_path, stage1.BEST_METRIC, epochs=1, batch_size=4, learning_rate=1e-4)
+    trainer = stage1.build_trainer(
+        stage1.load_model(path), tokenizer, args, demo_docs[:2], demo_docs[:2], 64, 16, head_learning_rate=1e-3
+    )
+    trainer.head_prefix = "no_such_head"
+    with pytest.raises(ValueError, match="no_such_head"):
+        trainer.create_optimizer()
+
+
+def test_a_none_threshold_lets_a_hesitant_classifier_name_categories() -> None:
+    labels = stage2.PAIR_LABELS
+    probabilities = np.array(
+        [
+            [0.60, 0.05, 0.30, 0.01, 0.02, 0.01, 0.01],  # "none" leads, sadness close behind
+            [0.90, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01],  # clearly no relation
+            [0.20, 0.70, 0.02, 0.02, 0.02, 0.02, 0.02],  # clearly the first category
+        ]
+    )
+    assert stage2.decide(probabilities) == ["none", "none", labels[1]]
+    assert stage2.decide(probabilities, 0.65) == [labels[2], "none", labels[1]]
+    assert stage2.decide(probabilities, 0.1) == ["none", "none", "none"]
+    gold = [2, 0, 1]
+    threshold, f1 = stage2.tune_none_threshold(probabilities, gold)
+    assert 0.6 < threshold <= 0.9 and f1 == pytest.approx(1.0)
+    assert stage2.decide(probabilities, threshold) == [labels[g] for g in gold]
+    # Nothing to find: the best is to predict nothing, at any threshold that keeps every pair "none".
+    assert stage2.tune_none_threshold(probabilities[:2], [0, 0])[1] == 0.0

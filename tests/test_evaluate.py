@@ -65,8 +65,10 @@ def test_triplets_file_is_scored_and_metrics_written_beside_it(tmp_path, gold_fi
     (tmp_path / "run").mkdir()
     predictions = write_lines(
         tmp_path / "run" / "predictions.jsonl",
-        [{"id": "en1", "triplets": en_pred, "violations": [{"kind": "truncated", "detail": "", "line": 3}]},
-         {"id": "zh1", "triplets": zh_pred, "text": "extra keys are ignored"}],
+        [
+            {"id": "en1", "triplets": en_pred, "violations": [{"kind": "truncated", "detail": "", "line": 3}]},
+            {"id": "zh1", "triplets": zh_pred, "text": "extra keys are ignored"},
+        ],
     )
     rc, out, err = run(capsys, [predictions, "--gold", gold_file])
     assert rc == 0, err
@@ -77,7 +79,9 @@ def test_triplets_file_is_scored_and_metrics_written_beside_it(tmp_path, gold_fi
     assert metrics["span/triplet/recall"] == pytest.approx(2 / 5)
     assert metrics["span/triplet/f1"] == pytest.approx(4 / 11)
     assert (metrics["missing_predictions"], metrics["violations/truncated"], metrics["skipped_prediction_lines"]) == (
-        1, 1, 0,
+        1,
+        1,
+        0,
     )
     en_text_triplets = [(t["emotion"], t["cause"], t["category"]) for t in en_pred]
     zh_text_triplets = [("难过", "丢了钱包而", "sadness"), ("高兴", "找到了", "happiness"), ("难过", "钱包", "anger")]
@@ -118,10 +122,16 @@ BAD_LINES = [
     ('{"id": "nope", "triplets": []}', "id 'nope' is not a gold document", "unknown id"),
     ('{"id": "en1", "triplets": []}', "repeated id 'en1' (first seen on line 1)", "repeated id"),
     ('{"id": "m"}', "needs 'triplets' or 'output'", "no prediction"),
-    ('{"id": "m", "triplets": [{"emotion": "angry", "cause": "the noise", "category": "rage"}]}',
-     "triplet 0: category 'rage' is not one of", "unknown category"),
-    ('{"id": "m", "triplets": [{"emotion": "angry", "category": "anger"}]}', "triplet 0: 'cause' must be a string",
-     "bad triplet"),
+    (
+        '{"id": "m", "triplets": [{"emotion": "angry", "cause": "the noise", "category": "rage"}]}',
+        "triplet 0: category 'rage' is not one of",
+        "unknown category",
+    ),
+    (
+        '{"id": "m", "triplets": [{"emotion": "angry", "category": "anger"}]}',
+        "triplet 0: 'cause' must be a string",
+        "bad triplet",
+    ),
     ('{"id": "m", "output": 3}', "'output' must be a string", "bad output"),
     ('{"id": "m", "triplets": [], "violations": [3]}', "'violations' must be a list", "bad violations"),
 ]

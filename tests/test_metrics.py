@@ -192,11 +192,18 @@ def test_error_buckets_english(en_metrics):
     m = en_metrics
     # P1 correct; P2 and P3 overlap G2 and G1 in both spans (category ignored) -> partial_overlap.
     assert {b: m[f"errors/pred/{b}"] for b in PRED_BUCKETS} == {
-        "correct": 1, "hallucinated_span": 0, "wrong_category": 0, "partial_overlap": 2, "spurious": 0,
+        "correct": 1,
+        "hallucinated_span": 0,
+        "wrong_category": 0,
+        "partial_overlap": 2,
+        "spurious": 0,
     }
     # G1 found; G2 overlapped by P2.
     assert {b: m[f"errors/gold/{b}"] for b in GOLD_BUCKETS} == {
-        "found": 1, "wrong_category": 0, "partial_overlap": 1, "missed": 0,
+        "found": 1,
+        "wrong_category": 0,
+        "partial_overlap": 1,
+        "missed": 0,
     }
 
 
@@ -360,10 +367,17 @@ BUCKET_PRED = [
 def test_every_error_bucket_with_its_precedence():
     m = compute_metrics([make_doc("x", BUCKET_TEXT, "en", BUCKET_GOLD)], {"x": BUCKET_PRED})
     assert {b: m[f"errors/pred/{b}"] for b in PRED_BUCKETS} == {
-        "correct": 1, "hallucinated_span": 2, "wrong_category": 2, "partial_overlap": 1, "spurious": 1,
+        "correct": 1,
+        "hallucinated_span": 2,
+        "wrong_category": 2,
+        "partial_overlap": 1,
+        "spurious": 1,
     }
     assert {b: m[f"errors/gold/{b}"] for b in GOLD_BUCKETS} == {
-        "found": 1, "wrong_category": 1, "partial_overlap": 1, "missed": 1,
+        "found": 1,
+        "wrong_category": 1,
+        "partial_overlap": 1,
+        "missed": 1,
     }
     assert sum(m[f"errors/pred/{b}"] for b in PRED_BUCKETS) == m["n_pred_triplets"] == 7
     assert sum(m[f"errors/gold/{b}"] for b in GOLD_BUCKETS) == m["n_gold_triplets"] == 4
@@ -380,8 +394,13 @@ def test_violations_are_counted_by_kind_and_not_verbatim_is_not_a_format_violati
     doc = make_doc("a", "I was afraid of the dark .", "en", [("afraid", "the dark", "fear")])
     parsed = SimpleNamespace(
         text_triplets=[("afraid", "the dark", "fear")],
-        violations=[SimpleNamespace(kind="format"), SimpleNamespace(kind="truncated"), "not_verbatim",
-                    {"kind": "duplicate"}, "something new"],
+        violations=[
+            SimpleNamespace(kind="format"),
+            SimpleNamespace(kind="truncated"),
+            "not_verbatim",
+            {"kind": "duplicate"},
+            "something new",
+        ],
     )
     m = compute_metrics([doc], {"a": parsed})
     # format + truncated + duplicate + other (unknown kind) = 4; not_verbatim is a hallucination, counted apart.

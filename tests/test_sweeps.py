@@ -108,3 +108,42 @@ def test_report_lists_failed_and_missing_jobs(smoke_sweep: Path, tmp_path: Path)
     assert len(result.missing) == 1
     markdown = (tmp_path / "r" / "report.md").read_text()
     assert "Failed jobs (1)" in markdown and "Missing jobs (1)" in markdown
+
+
+def _baseline_run(path: Path, triplet_f1: float | None) -> Path:
+    """A baseline job directory as Hydra leaves it; ``None``: it crashed before writing metrics.json."""
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "overrides.yaml").write_text(f"- seed={len(list(path.parent.iterdir()))}\n")
+    (path / "config.yaml").write_text("experiment_name: baseline\n")
+    if triplet_f1 is not None:
+        metrics = {"test/span/triplet/f1": triplet_f1, "test/span/emotion/f1": 2 * triplet_f1, "encoder": "e5"}
+        metrics["test/n_documents"] = 999  # more than the smoke sweep tests on
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
+def test_report_puts_the_baseline_alongside_the_sweep(smoke_sweep: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "multirun" / "baseline"
+    _baseline_run(baseline / "0_seed=1", 0.1)
+    _baseline_run(baseline / "1_seed=2", 0.3)
+    single = _baseline_run(tmp_path / "one_run", 0.2)
+    plain, with_baseline = tmp_path / "plain", tmp_path / "with_baseline"
+    assert report_main([str(smoke_sweep), "--out", str(plain)]) == 0
+    assert report_main([str(smoke_sweep), "--out", str(with_baseline), "--baseline", str(baseline)]) == 0
+    markdown = (with_baseline / "report.md").read_text()
+    assert "| BERT baseline | 2 | 0.200 ± 0.141 |" in markdown
+    assert "| BERT baseline |" not in (plain / "report.md").read_text()
+    assert "different numbers of documents (BERT baseline 999" in markdown
+    assert "Not comparable" not in (plain / "report.md").read_text()
+    with (with_baseline / "report.csv").open() as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert last["prompt"] == "BERT baseline" and float(last["test/span/emotion/f1_mean"]) == pytest.approx(0.4)
+    # The reference line changes the plot.
+    assert (with_baseline / "f1_by_prompt.png").read_bytes() != (plain / "f1_by_prompt.png").read_bytes()
+    # Several directories pool their runs; a crashed baseline run is reported, not dropped.
+    _baseline_run(baseline / "2_seed=3", None)
+    result = summarize(smoke_sweep, [baseline, single])
+    assert result.baseline["n"] == 3 and result.baseline["failed"] == 1
+    assert [job.path.name for job in result.failed] == ["2_seed=3"]
+    assert report_main([str(smoke_sweep), "--out", str(tmp_path / "r"), "--baseline", str(baseline)]) == 1
+    assert report_main([str(smoke_sweep), "--baseline", str(tmp_path / "nowhere")]) == 2

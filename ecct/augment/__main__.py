@@ -17,7 +17,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from ecct import resolvers
+
 log = logging.getLogger("ecct.augment")
+
+resolvers.register()  # conf/config.yaml's sweep subdir uses ${ecct_subdir:...}
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="config")

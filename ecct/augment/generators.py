@@ -48,6 +48,9 @@ class SamplingConfig:
     max_new_tokens: int = 512  # hard cap per sample
     length_factor: float | None = 1.5  # local: cap to factor x the marked text's tokens (None: always the cap)
     seed: int = 42
+    # Output ends at the first of these (excluded): a small model that finished its rewrite often goes on with a
+    # new "Text:" turn of its own, which would repeat every marker.
+    stop_strings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -56,10 +59,20 @@ class SamplingConfig:
             raise ValueError("augment.sampling.top_p must be in (0, 1]")
         if self.max_new_tokens < 8:
             raise ValueError("augment.sampling.max_new_tokens must be >= 8")
+        if any(not isinstance(stop, str) or not stop for stop in self.stop_strings):
+            raise ValueError(f"augment.sampling.stop_strings must be non-empty strings, got {list(self.stop_strings)}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None, seed: int) -> SamplingConfig:
-        return cls(**{**dict(cfg or {}), "seed": seed})
+        values = {**dict(cfg or {}), "seed": seed}
+        values["stop_strings"] = tuple(values.get("stop_strings") or ())
+        return cls(**values)
+
+    def cut_at_stop(self, text: str) -> str:
+        """``text`` up to the first stop string (the whole text when none occurs)."""
+        for stop in self.stop_strings:
+            text = text.split(stop, 1)[0]
+        return text.strip()
 
     def as_key(self) -> dict[str, Any]:
         return {
@@ -68,6 +81,7 @@ class SamplingConfig:
             "max_new_tokens": self.max_new_tokens,
             "length_factor": self.length_factor,
             "seed": self.seed,
+            **({"stop_strings": list(self.stop_strings)} if self.stop_strings else {}),  # old cache keys still match
         }
 
 
@@ -169,10 +183,16 @@ class LocalGenerator:
                 eos_token_id=stops,
                 pad_token_id=pad,
                 use_cache=True,
+                **(
+                    {"stop_strings": list(self.sampling.stop_strings), "tokenizer": self.tokenizer}
+                    if self.sampling.stop_strings
+                    else {}
+                ),
             )
             for row, i in enumerate(batch):
                 for j, request in enumerate(sources[i]):
-                    text = self.tokenizer.decode(generated[row * n + j, width:], skip_special_tokens=True).strip()
+                    text = self.tokenizer.decode(generated[row * n + j, width:], skip_special_tokens=True)
+                    text = self.sampling.cut_at_stop(text)
                     on_result(request, text)
                     stats.completed += 1
                     bar.update(1)
@@ -250,6 +270,7 @@ class OpenAIChatGenerator:
             "top_p": self.sampling.top_p,
             "max_tokens": self.sampling.max_new_tokens,
             "seed": derived_seed(self.sampling.seed, request.source_id, request.sample),
+            **({"stop": list(self.sampling.stop_strings)} if self.sampling.stop_strings else {}),
             **self.extra_body,
         }
 
@@ -282,7 +303,7 @@ class OpenAIChatGenerator:
                 content = response.json()["choices"][0]["message"]["content"]
             except (ValueError, KeyError, IndexError, TypeError) as err:
                 raise RuntimeError(f"malformed response ({err}): {response.text[:200]}") from err
-            return str(content or "")
+            return self.sampling.cut_at_stop(str(content or ""))
         raise RuntimeError(f"gave up after {self.max_retries + 1} attempts ({problem})")
 
     def generate(

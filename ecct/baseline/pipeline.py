@@ -58,6 +58,7 @@ def extract_triplets(
     documents: Sequence[Document],
     spans: Mapping[str, Sequence[KindSpan]],
     cfg: DictConfig,
+    none_threshold: float | None = None,
 ) -> tuple[dict[str, ParseResult], dict[str, int]]:
     """Stage 2 over the candidates built from ``spans``: triplets per document id, plus candidate counts."""
     pairs: list[stage2.Pair] = []
@@ -68,7 +69,14 @@ def extract_triplets(
         pairs += doc_pairs
         dropped += n_dropped
     labels = stage2.classify_pairs(
-        model, tokenizer, pairs, documents, cfg.stage2.max_length, cfg.stage2.context_chars, cfg.eval.batch_size
+        model,
+        tokenizer,
+        pairs,
+        documents,
+        cfg.stage2.max_length,
+        cfg.stage2.context_chars,
+        cfg.eval.batch_size,
+        none_threshold,
     )
     found: dict[str, list[PredictedTriplet]] = {doc.id: [] for doc in documents}
     for pair, label in zip(pairs, labels, strict=True):
@@ -78,6 +86,26 @@ def extract_triplets(
     results = {doc_id: ParseResult(_distinct_in_text_order(ts)) for doc_id, ts in found.items()}
     counts = {"candidates": len(pairs), "candidates_dropped": dropped, "triplets": sum(map(len, found.values()))}
     return results, counts
+
+
+def choose_none_threshold(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dev_docs: Sequence[Document], cfg: DictConfig
+) -> tuple[float | None, float | None]:
+    """``stage2.none_threshold``: null (argmax), a number, or ``dev`` (the best pair F1 on the dev part's pairs)."""
+    setting = cfg.stage2.get("none_threshold", "dev")
+    if setting is None:
+        return None, None
+    if setting != "dev":
+        return float(setting), None
+    pairs = [
+        p for i, doc in enumerate(dev_docs) for p in stage2.training_pairs(i, doc, cfg.stage2.negatives_per_emotion)
+    ]
+    probabilities = stage2.pair_probabilities(
+        model, tokenizer, pairs, dev_docs, cfg.stage2.max_length, cfg.stage2.context_chars, cfg.eval.batch_size
+    )
+    threshold, f1 = stage2.tune_none_threshold(probabilities, [p.label for p in pairs])
+    log.info("stage 2: P(none) threshold %.2f chosen on %d dev pairs (pair F1 %.4f)", threshold, len(pairs), f1)
+    return threshold, f1
 
 
 def _distinct_in_text_order(triplets: Sequence[PredictedTriplet]) -> list[PredictedTriplet]:
@@ -138,7 +166,10 @@ def _train_stage(
         set_seed(cfg.seed)  # the same initial classifier head whether or not the other stage ran first
         model = module.load_model(model_path, *freeze)
         callbacks = [StageLogCallback(wandb_run, name)] if wandb_run is not None else None
-        return module.build_trainer(model, tokenizer, arguments, train_docs, dev_docs, callbacks=callbacks, **inputs)
+        head_lr = stage_cfg.get("head_learning_rate")
+        return module.build_trainer(
+            model, tokenizer, arguments, train_docs, dev_docs, callbacks=callbacks, head_learning_rate=head_lr, **inputs
+        )
 
     return train_or_load(
         stage_dir,
@@ -182,9 +213,10 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     gc.collect()
 
     second = _train_stage("stage2", stage2, cfg.stage2, *common)
-    results, counts = extract_triplets(second.model, tokenizer, test_docs, spans, cfg)
+    threshold, threshold_f1 = choose_none_threshold(second.model, tokenizer, dev_docs, cfg)
+    results, counts = extract_triplets(second.model, tokenizer, test_docs, spans, cfg, threshold)
     gold_spans = {doc.id: document_spans(doc) for doc in test_docs}
-    oracle, _ = extract_triplets(second.model, tokenizer, test_docs, gold_spans, cfg)
+    oracle, _ = extract_triplets(second.model, tokenizer, test_docs, gold_spans, cfg, threshold)
 
     records = [prediction_record(doc, serialize(results[doc.id].text_triplets), results[doc.id]) for doc in test_docs]
     write_jsonl(records, run_dir / "predictions.jsonl")
@@ -205,6 +237,8 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         **{f"test/stage2/{k}": v for k, v in counts.items()},
         **_stage_metrics("stage1", first),
         **_stage_metrics("stage2", second),
+        "stage2/none_threshold": threshold,
+        "stage2/dev_pair_f1_at_threshold": threshold_f1,
         "train/seconds": first.seconds + second.seconds,
         "peak_memory_mb": peak_memory_mb(),
         "encoder": model_path,

@@ -35,7 +35,7 @@ from ecct.baseline.bio import (
     document_spans,
     encode_labels,
 )
-from ecct.baseline.training import freeze_lower
+from ecct.baseline.training import HeadLearningRateTrainer, freeze_lower
 from ecct.data.model import Document
 
 log = logging.getLogger(__name__)
@@ -163,10 +163,11 @@ def build_trainer(
     max_length: int,
     stride: int,
     callbacks: list[Any] | None = None,
+    head_learning_rate: float | None = None,
 ) -> Trainer:
     train_set, _, _ = build_dataset(train_docs, tokenizer, max_length, stride)
     dev_set, dev_windows, dev_tokens = build_dataset(dev_docs, tokenizer, max_length, stride)
-    return Trainer(
+    return HeadLearningRateTrainer(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -175,6 +176,7 @@ def build_trainer(
         data_collator=DataCollatorForTokenClassification(tokenizer),
         compute_metrics=span_metrics(dev_docs, dev_windows, dev_tokens),
         callbacks=callbacks,
+        head_learning_rate=head_learning_rate,
     )
 
 
