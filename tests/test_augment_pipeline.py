@@ -207,3 +207,14 @@ def test_unknown_or_invalid_settings_are_errors() -> None:
     with pytest.raises(ValueError, match="ratio"):
         AugmentSettings.from_config({"ratio": -1})
     assert AugmentSettings.from_config(OmegaConf.load(REPO_ROOT / "conf" / "augment" / "none.yaml")).ratio == 0.0
+
+
+def test_generate_false_only_filters_what_the_cache_holds(tmp_path: Path) -> None:
+    train = demo_corpus().part("train")
+    full, _ = augment_training_set(train, run_cfg(tmp_path / "a"), "s", generator=Rewriter())
+    never = Rewriter(fail_after=0)  # raises on its first request
+    cached, report = augment_training_set(train, run_cfg(tmp_path / "a", generate=False), "s", generator=never)
+    assert ids(cached) == ids(full) and never.calls == 0 and report["augment/generated_this_run"] == 0
+    empty, report = augment_training_set(train, run_cfg(tmp_path / "b", generate=False), "s", generator=never)
+    assert ids(empty) == ids(train) and report["augment/generated"] == 0
+    assert report["augment/shortfall"] == report["augment/requested"] == round(0.5 * len(train))

@@ -58,6 +58,7 @@ SETTING_KEYS = frozenset(
         "sampling",
         "filters",
         "generator",
+        "generate",
     }
 )
 
@@ -70,6 +71,7 @@ class AugmentSettings:
     ratio: float = 0.0
     seed: int = 42
     max_sources: int | None = None
+    generate: bool = True  # false: only filter what the cache already holds (report a partial or interrupted job)
     num_samples: int = 1
     max_rounds: int = 3
     chunk_size: int = 64
@@ -115,6 +117,7 @@ class AugmentSettings:
             sampling=SamplingConfig.from_config(raw.get("sampling"), seed),
             filters=FilterConfig.from_config(raw.get("filters")),
             generator=dict(raw.get("generator") or {}),
+            generate=bool(raw.get("generate", True)),
         )
 
     @property
@@ -264,6 +267,9 @@ class Augmenter:
         """
         rounds = self.settings.max_rounds if rounds is None else min(rounds, self.settings.max_rounds)
         pool = self.pool()
+        if not self.settings.generate:
+            self.cache.close()
+            return pool
         by_id = {m.source.id: m for m in self.sources}
         n = self.settings.num_samples
         try:
