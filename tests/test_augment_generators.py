@@ -71,9 +71,11 @@ def test_local_generator_output_budget_follows_the_source_length(tiny_generator:
 
 
 def test_stop_strings_cut_the_output_and_are_validated() -> None:
-    sampling = SamplingConfig.from_config({"stop_strings": ["原文：", "Text:"]}, seed=1)
-    assert sampling.stop_strings == ("原文：", "Text:")
-    assert sampling.cut_at_stop("改写后的短文。\n原文：又一段 Text: x") == "改写后的短文。"
+    sampling = SamplingConfig.from_config({"stop_strings": ["\n原文：", "\nText:"]}, seed=1)
+    assert sampling.stop_strings == ("\n原文：", "\nText:")
+    assert sampling.cut_at_stop("改写后的短文。\n原文：又一段\nText: x") == "改写后的短文。"
+    # A header opening the answer is dropped, not taken for the end of the sample.
+    assert sampling.cut_at_stop("原文：\n改写后的短文。\n原文：又一段") == "改写后的短文。"
     assert sampling.cut_at_stop("no stop here ") == "no stop here"
     assert "stop_strings" in sampling.as_key() and "stop_strings" not in SAMPLING.as_key()
     with pytest.raises(ValueError, match="stop_strings"):

@@ -49,7 +49,7 @@ class SamplingConfig:
     length_factor: float | None = 1.5  # local: cap to factor x the marked text's tokens (None: always the cap)
     seed: int = 42
     # Output ends at the first of these (excluded): a small model that finished its rewrite often goes on with a
-    # new "Text:" turn of its own, which would repeat every marker.
+    # new "Text:" turn of its own, which would repeat every marker. Start them with a newline (see cut_at_stop).
     stop_strings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -69,7 +69,16 @@ class SamplingConfig:
         return cls(**values)
 
     def cut_at_stop(self, text: str) -> str:
-        """``text`` up to the first stop string (the whole text when none occurs)."""
+        """``text`` up to the first stop string, without a stop header the model wrote before its answer.
+
+        Stop strings start with a newline (``"\n原文："``), so a header at the very start does not end the sample at
+        generation time; it is dropped here (small models often open their answer with the prompt's header).
+        """
+        text = text.strip()
+        for stop in self.stop_strings:
+            header = stop.strip()
+            if header and text.startswith(header):
+                text = text[len(header) :].lstrip()
         for stop in self.stop_strings:
             text = text.split(stop, 1)[0]
         return text.strip()
