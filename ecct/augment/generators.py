@@ -49,7 +49,8 @@ class SamplingConfig:
     length_factor: float | None = 1.5  # local: cap to factor x the marked text's tokens (None: always the cap)
     seed: int = 42
     # Output ends at the first of these (excluded): a small model that finished its rewrite often goes on with a
-    # new "Text:" turn of its own, which would repeat every marker. Start them with a newline (see cut_at_stop).
+    # new "Text:" turn of its own, which would repeat every marker. Start them with a newline (see cut_at_stop). Sent
+    # to an HTTP server as "stop"; a local model's samples are cut after decoding (see LocalGenerator.generate).
     stop_strings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -192,11 +193,8 @@ class LocalGenerator:
                 eos_token_id=stops,
                 pad_token_id=pad,
                 use_cache=True,
-                **(
-                    {"stop_strings": list(self.sampling.stop_strings), "tokenizer": self.tokenizer}
-                    if self.sampling.stop_strings
-                    else {}
-                ),
+                # No stop_strings here: transformers matches them across the prompt boundary, so a prompt ending in
+                # "\n" and an answer that opens with "原文：" would stop at once. Samples are cut after decoding.
             )
             for row, i in enumerate(batch):
                 for j, request in enumerate(sources[i]):
