@@ -87,9 +87,13 @@ def join_gguf_parts(parts: list[str], gguf_file: str) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     log.info("joining %d GGUF parts once into %s", len(chunks), target)
     with tempfile.NamedTemporaryFile(dir=target_dir, prefix=f".{gguf_file}-", delete=False) as out:
-        for chunk in chunks:
-            with chunk.open("rb") as source:
-                shutil.copyfileobj(source, out, 1 << 24)
+        try:
+            for chunk in chunks:
+                with chunk.open("rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 24)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)
+            raise
     Path(out.name).rename(target)
     return target_dir
 

@@ -143,16 +143,22 @@ def build_dataset(
     return Dataset.from_dict({**rows, "labels": labels})
 
 
-def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
-    """Accuracy, and micro F1 over the pairs that have a relation (a right category counts as a hit)."""
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    predicted = np.argmax(logits, axis=-1)
-    gold = np.asarray(prediction.label_ids)
+def pair_scores(predicted: np.ndarray, gold: np.ndarray) -> tuple[float, float, float]:
+    """Micro precision, recall and F1 over the pairs that have a relation (a right category counts as a hit)."""
     hits = int(((predicted == gold) & (gold != 0)).sum())
     n_pred, n_gold = int((predicted != 0).sum()), int((gold != 0).sum())
     precision = hits / n_pred if n_pred else 0.0
     recall = hits / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
+    """Accuracy, and micro F1 over the pairs that have a relation (``pair_scores``)."""
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    predicted = np.argmax(logits, axis=-1)
+    gold = np.asarray(prediction.label_ids)
+    precision, recall, f1 = pair_scores(predicted, gold)
     return {
         "pair_accuracy": float((predicted == gold).mean()),
         "pair_precision": precision,
@@ -226,19 +232,21 @@ def pair_probabilities(
     return probabilities
 
 
-def decide(probabilities: np.ndarray, none_threshold: float | None = None) -> list[str]:
-    """Labels from probabilities: the argmax, or (with a threshold) the likeliest category whenever P(none) is below it.
+def decide_ids(probabilities: np.ndarray, none_threshold: float | None = None) -> np.ndarray:
+    """Label ids: the argmax, or (with a threshold) the likeliest category whenever P(none) is below the threshold.
 
     With "none" the majority of candidates (two in three Gui training pairs), a classifier that has learnt the
     categories but is unsure about cause-ness puts argmax on "none" for every pair; the threshold trades that off.
     """
     if none_threshold is None:
-        return [PAIR_LABELS[i] for i in probabilities.argmax(-1)]
+        return probabilities.argmax(-1)
     best_category = probabilities[:, 1:].argmax(-1) + 1
-    return [
-        PAIR_LABELS[int(k)] if p_none < none_threshold else NO_RELATION
-        for p_none, k in zip(probabilities[:, 0], best_category, strict=True)
-    ]
+    return np.where(probabilities[:, 0] < none_threshold, best_category, PAIR_LABEL_ID[NO_RELATION])
+
+
+def decide(probabilities: np.ndarray, none_threshold: float | None = None) -> list[str]:
+    """``decide_ids`` as label names."""
+    return [PAIR_LABELS[int(i)] for i in decide_ids(probabilities, none_threshold)]
 
 
 def tune_none_threshold(probabilities: np.ndarray, gold: Sequence[int]) -> tuple[float, float]:
@@ -246,10 +254,7 @@ def tune_none_threshold(probabilities: np.ndarray, gold: Sequence[int]) -> tuple
     gold_ids = np.asarray(gold)
     best = (0.5, -1.0)
     for threshold in sorted({0.5, *np.round(np.linspace(0.02, 0.98, 49), 2)}):
-        predicted = np.array([PAIR_LABEL_ID[label] for label in decide(probabilities, threshold)])
-        hits = int(((predicted == gold_ids) & (gold_ids != 0)).sum())
-        n_pred, n_gold = int((predicted != 0).sum()), int((gold_ids != 0).sum())
-        f1 = 2 * hits / (n_pred + n_gold) if n_pred + n_gold else 0.0
+        f1 = pair_scores(decide_ids(probabilities, threshold), gold_ids)[2]
         if f1 > best[1]:
             best = (float(threshold), f1)
     return best
