@@ -11,6 +11,8 @@ from ecct.augment.filters import (
     Rejected,
     char_ngrams,
     check_candidate,
+    distinct_share,
+    echoed_piece,
     jaccard,
     language_share,
 )
@@ -82,6 +84,9 @@ def test_a_faithful_rewrite_becomes_a_valid_document_with_new_offsets() -> None:
             "A shopper was [Cause 1]{被人插队}, [Cause 1]{对方还出言不逊}; he was [Emotion 1]{愤怒} today.",
             "wrong language",
         ),
+        # the worked example's opening (22 characters), then a faithful rewrite: still an echo
+        ("年关将近，老周蹲在工地门口一根接一根地抽烟。" + GOOD, "echo of prompt"),
+        (GOOD + "哈" * 30, "repetitive"),
         (MARKED.text.replace("男子顿时", "他立刻"), "near-duplicate of source"),
     ],
 )
@@ -119,3 +124,16 @@ def test_similarity_and_language_measures() -> None:
     assert language_share("他很高兴 OK", "zh") == pytest.approx(4 / 6)
     assert language_share("Café ok", "en") == pytest.approx(5 / 6)
     assert language_share("123，。", "zh") == 0.0
+
+
+def test_repetition_and_echo_measures() -> None:
+    assert distinct_share("他很高兴地回家了") == 1.0
+    assert distinct_share("哈哈哈哈哈哈哈哈") == pytest.approx(1 / 5)
+    assert distinct_share("abc") == 1.0  # shorter than one 4-gram
+    pieces = ["年关将近，老周蹲在工地门口一根接一根地抽烟。", "原文："]
+    assert echoed_piece("前面的话。年关将近，老周蹲在工地门口一根接一根地抽烟", pieces, 20) == pieces[0]
+    assert echoed_piece("年关将近，老周蹲在工地门口", pieces, 20) is None  # 12 characters: below the window
+    assert echoed_piece("年关将近，老周蹲在工地门口", pieces, 10) == pieces[0]
+    assert echoed_piece("他说：原 文：如下", pieces, 20) == pieces[1]  # a short piece counts whole, spaces ignored
+    with pytest.raises(ValueError, match="echo_window"):
+        FilterConfig(echo_window=2)

@@ -23,7 +23,11 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from ecct.augment.marking import DEFAULT_MARKERS, MarkerFormat
+
 Messages = list[dict[str, str]]
+# Part of the cache key of constrained samples: bump it when ecct.augment.marker_constraint samples differently.
+MARKER_CONSTRAINT_VERSION = 2
 OnResult = Callable[["GenerationRequest", str], None]
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ class GenerationRequest:
     sample: int
     messages: Messages
     document_text: str  # the marked text being rewritten; sizes the output budget
+    markers: tuple[str, ...] = ()  # its rendered markers, each to be copied once (marker-constrained sampling)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class SamplingConfig:
     # new "Text:" turn of its own, which would repeat every marker. Start them with a newline (see cut_at_stop). Sent
     # to an HTTP server as "stop"; a local model's samples are cut after decoding (see LocalGenerator.generate).
     stop_strings: tuple[str, ...] = ()
+    # Local only: mask tokens that would write anything but the source's unused markers, and the end of sequence
+    # until every marker is written (ecct.augment.marker_constraint).
+    constrain_markers: bool = False
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -91,7 +99,9 @@ class SamplingConfig:
             "max_new_tokens": self.max_new_tokens,
             "length_factor": self.length_factor,
             "seed": self.seed,
-            **({"stop_strings": list(self.stop_strings)} if self.stop_strings else {}),  # old cache keys still match
+            # Only when set, so that cache keys written before these options existed still match.
+            **({"stop_strings": list(self.stop_strings)} if self.stop_strings else {}),
+            **({"constrain_markers": MARKER_CONSTRAINT_VERSION} if self.constrain_markers else {}),
         }
 
 
@@ -127,7 +137,15 @@ class LocalGenerator:
     Each batch is seeded from the sampling seed and its first request, so a batch repeats exactly.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, sampling: SamplingConfig, batch_size: int = 8, model_id: str = ""):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        sampling: SamplingConfig,
+        batch_size: int = 8,
+        model_id: str = "",
+        marker_format: MarkerFormat = DEFAULT_MARKERS,
+    ):
         if batch_size < 1:
             raise ValueError("augment.generator.batch_size must be >= 1")
         self.model = model
@@ -135,16 +153,40 @@ class LocalGenerator:
         self.sampling = sampling
         self.batch_size = batch_size
         self.id = model_id or str(getattr(model.config, "_name_or_path", "local"))
+        self.marker_format = marker_format
 
     @classmethod
-    def from_config(cls, model_cfg: Mapping[str, Any], sampling: SamplingConfig, batch_size: int) -> LocalGenerator:
+    def from_config(
+        cls,
+        model_cfg: Mapping[str, Any],
+        sampling: SamplingConfig,
+        batch_size: int,
+        marker_format: MarkerFormat = DEFAULT_MARKERS,
+    ) -> LocalGenerator:
         from ecct.models import load_model, load_tokenizer, resolve_model_path
 
         path = resolve_model_path(model_cfg)
         model = load_model(model_cfg, None, path)
         if torch.cuda.is_available():  # generation is the expensive part of augmentation: use the GPU when there
             model.to("cuda")
-        return cls(model, load_tokenizer(model_cfg, path), sampling, batch_size, local_model_id(model_cfg))
+        tokenizer = load_tokenizer(model_cfg, path)
+        return cls(model, tokenizer, sampling, batch_size, local_model_id(model_cfg), marker_format)
+
+    def _marker_constraint(
+        self,
+        sources: Sequence[list[GenerationRequest]],
+        batch: Sequence[int],
+        n: int,
+        stops: Sequence[int],
+        budget: int,
+    ) -> list[Any]:
+        """The marker processor for one batch (rows = sources x n samples, as generate expands them), or none."""
+        if not self.sampling.constrain_markers:
+            return []
+        from ecct.augment.marker_constraint import MarkerLogitsProcessor
+
+        rows = [sources[i][0].markers for i in batch for _ in range(n)]
+        return [MarkerLogitsProcessor(rows, self.tokenizer, stops, self.marker_format, max_new_tokens=budget)]
 
     def _budget(self, texts: Sequence[str]) -> int:
         if self.sampling.length_factor is None:
@@ -180,6 +222,7 @@ class LocalGenerator:
                 input_ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
                 attention[row, width - len(encoded[i]) :] = 1
             head = sources[batch[0]][0]
+            budget = self._budget([sources[i][0].document_text for i in batch])
             torch.manual_seed(derived_seed(self.sampling.seed, head.source_id, head.sample))
             generated = self.model.generate(
                 input_ids=input_ids.to(device),
@@ -189,10 +232,11 @@ class LocalGenerator:
                 top_p=self.sampling.top_p,
                 top_k=0,
                 num_return_sequences=n,
-                max_new_tokens=self._budget([sources[i][0].document_text for i in batch]),
+                max_new_tokens=budget,
                 eos_token_id=stops,
                 pad_token_id=pad,
                 use_cache=True,
+                logits_processor=self._marker_constraint(sources, batch, n, stops, budget),
                 # No stop_strings here: transformers matches them across the prompt boundary, so a prompt ending in
                 # "\n" and an answer that opens with "原文：" would stop at once. Samples are cut after decoding.
             )
@@ -239,6 +283,11 @@ class OpenAIChatGenerator:
             )
         if not model:
             raise GenerationError("augment.generator.model is empty: give the model name the server serves")
+        if sampling.constrain_markers:
+            raise GenerationError(
+                "augment.sampling.constrain_markers works with augment=local only: a chat-completions endpoint "
+                "cannot run the marker logits processor; set augment.sampling.constrain_markers=false"
+            )
         if concurrency < 1 or max_retries < 0:
             raise ValueError("augment.generator: concurrency must be >= 1 and max_retries >= 0")
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -361,14 +410,17 @@ def generator_id(generator_cfg: Mapping[str, Any]) -> str:
     return str(generator_cfg.get("model") or "")
 
 
-def build_generator(generator_cfg: Mapping[str, Any], sampling: SamplingConfig) -> Generator:
+def build_generator(
+    generator_cfg: Mapping[str, Any], sampling: SamplingConfig, marker_format: MarkerFormat = DEFAULT_MARKERS
+) -> Generator:
     """The generator ``augment.generator`` describes (``type: local`` or ``type: openai``)."""
     kind = generator_cfg.get("type")
     if kind == "local":
         model_cfg = generator_cfg.get("model")
         if not model_cfg:
             raise ValueError("augment.generator.model is missing: a model config (like conf/model/*.yaml) is needed")
-        return LocalGenerator.from_config(model_cfg, sampling, int(generator_cfg.get("batch_size", 8)))
+        batch_size = int(generator_cfg.get("batch_size", 8))
+        return LocalGenerator.from_config(model_cfg, sampling, batch_size, marker_format)
     if kind == "openai":
         return OpenAIChatGenerator.from_config(generator_cfg, sampling)
     raise ValueError(f"augment.generator.type={kind!r} is unknown; expected 'local' or 'openai'")

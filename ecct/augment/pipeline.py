@@ -174,7 +174,9 @@ class Augmenter:
         self.sources = eligible[: settings.max_sources] if settings.max_sources else eligible
         self.rank = {m.source.id: i for i, m in enumerate(self.sources)}
         self._generator = generator
-        self._factory = generator_factory or (lambda: build_generator(settings.generator, settings.sampling))
+        self._factory = generator_factory or (
+            lambda: build_generator(settings.generator, settings.sampling, settings.marker)
+        )
         gen_id = generator.id if generator is not None else generator_id(settings.generator)
         if not gen_id:
             raise ValueError("augment.generator does not name a model (generator.model)")
@@ -190,6 +192,10 @@ class Augmenter:
         self.generated_this_run = 0
         self.failures: Counter[str] = Counter()
         self._messages = {m.source.id: self._prompt(m) for m in self.sources}
+        self._markers = {
+            m.source.id: tuple(settings.marker.render(k.role, k.number, k.text) for k in m.markers)
+            for m in self.sources
+        }
 
     @property
     def generator(self) -> Generator:
@@ -270,7 +276,6 @@ class Augmenter:
         if not self.settings.generate:
             self.cache.close()
             return pool
-        by_id = {m.source.id: m for m in self.sources}
         n = self.settings.num_samples
         try:
             for round_index in range(rounds):
@@ -279,7 +284,9 @@ class Augmenter:
                         return pool
                     chunk = self.sources[start : start + self.settings.chunk_size]
                     requests = [
-                        GenerationRequest(m.source.id, sample, self._messages[m.source.id], by_id[m.source.id].text)
+                        GenerationRequest(
+                            m.source.id, sample, self._messages[m.source.id], m.text, self._markers[m.source.id]
+                        )
                         for m in chunk
                         for sample in range(round_index * n, round_index * n + n)
                         if (m.source.id, sample) not in self.cache

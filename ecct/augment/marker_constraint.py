@@ -1,0 +1,199 @@
+"""Marker-constrained sampling: a logits processor under which a rewrite can only copy its source's markers verbatim.
+
+Small local rewriters change, drop, repeat or invent ``[Emotion k]{...}`` markers far more often than they fail at
+writing text (0.7% of 144 Gemma 3 270M rewrites survived the marker filters unconstrained). Under this processor,
+per row:
+
+- outside a marker, tokens that hold a marker delimiter (``[ ] { }`` by default) are masked, except a token that
+  opens one of the row's *unused* markers (any plain text, then the delimiter and a prefix of that marker);
+- inside a marker, only tokens that continue one of the unused markers it can still become are allowed, so the
+  label, number and span text are copied byte for byte, and each marker at most once;
+- end of sequence is masked until every marker has been written; special tokens are always masked;
+- a row that wants to end early (its stop tokens hold more than ``end_threshold`` of the probability) or whose
+  token budget just covers its unused markers must open one of them now. Merely masking the end made Gemma 3
+  270M spill chat-turn debris ("user", "model", other scripts) once it had written one marker and wanted to stop.
+
+The model still chooses where each marker goes and writes everything around it. The filters stay the judge: the
+processor works on bytes, so a delimiter of several characters built from two plain tokens escapes it (the marker
+filter then rejects the sample).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+from transformers import LogitsProcessor, PreTrainedTokenizerBase
+
+from ecct.augment.marking import MarkerFormat
+from ecct.constrained import token_bytes
+
+MAX_TOKEN_BYTES = 64  # longer tokens are never needed to continue a marker
+
+
+class MarkerVocabulary:
+    """A tokenizer's tokens sorted for marker constraints: plain tokens, tokens with a delimiter, bytes -> id."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, fmt: MarkerFormat):
+        self.table = token_bytes(tokenizer)
+        self.open = fmt.open.encode()
+        delimiters = [d.encode() for d in (fmt.open, fmt.close, fmt.span_open, fmt.span_close)]
+        plain = torch.zeros(len(self.table), dtype=torch.bool)
+        self.openers: list[tuple[int, bytes]] = []  # (id, bytes from the opening delimiter on)
+        self.by_bytes: dict[bytes, int] = {}
+        for token_id, data in enumerate(self.table):
+            if not data:
+                continue  # special tokens, and tokens that write nothing
+            self.by_bytes.setdefault(data, token_id)
+            if not any(d in data for d in delimiters):
+                plain[token_id] = True
+            elif (at := data.find(self.open)) >= 0 and not any(d in data[:at] for d in delimiters):
+                self.openers.append((token_id, data[at:]))
+        self.plain = plain
+
+    def continuations(self, rest: bytes) -> list[int]:
+        """Tokens whose bytes are a non-empty prefix of ``rest``."""
+        found = (self.by_bytes.get(rest[:k]) for k in range(1, min(len(rest), MAX_TOKEN_BYTES) + 1))
+        return [token_id for token_id in found if token_id is not None]
+
+
+@functools.lru_cache(maxsize=4)
+def marker_vocabulary(tokenizer: PreTrainedTokenizerBase, fmt: MarkerFormat) -> MarkerVocabulary:
+    return MarkerVocabulary(tokenizer, fmt)
+
+
+class MarkerLogitsProcessor(LogitsProcessor):
+    """Masks, per row, every token that would write a marker other than an unused one of the row's source.
+
+    ``markers[i]`` are the rendered markers (``fmt.render``) batch row ``i`` must copy, each once. The prompt width
+    is read from the first call; each call consumes the tokens generated since the last one. A row that has
+    emitted a stop token is left alone (generate pads it from then on).
+    """
+
+    def __init__(
+        self,
+        markers: Sequence[Sequence[str]],
+        tokenizer: PreTrainedTokenizerBase,
+        stop_ids: Sequence[int],
+        fmt: MarkerFormat,
+        max_new_tokens: int | None = None,
+        end_threshold: float = 0.5,
+    ):
+        self.vocab = marker_vocabulary(tokenizer, fmt)
+        self.remaining: list[Counter[bytes]] = [Counter(m.encode() for m in row) for row in markers]
+        # Tokens each marker takes when forced (greedy longest match, as ``continuations`` allows), +1 to open it.
+        self.cost = {m: len(self._tokens(m)) + 1 for row in self.remaining for m in row}
+        self.max_new_tokens = max_new_tokens
+        self.end_threshold = end_threshold
+        self.pending: list[bytes] = [b""] * len(markers)  # the part of a marker written so far
+        self.finished = [False] * len(markers)
+        self.stop_ids = sorted(set(stop_ids))
+        self.prompt_width: int | None = None
+        self.consumed = 0
+        self._ids: dict[tuple[bytes, frozenset[bytes]], torch.Tensor] = {}
+
+    def unfinished_markers(self, row: int) -> int:
+        """Markers of ``row`` not (completely) written yet."""
+        return sum(self.remaining[row].values())
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[0] != len(self.remaining):
+            raise ValueError(f"batch has {input_ids.shape[0]} rows but markers were given for {len(self.remaining)}")
+        if self.prompt_width is None:
+            self.prompt_width = input_ids.shape[1]
+        new = input_ids[:, self.prompt_width + self.consumed :].tolist()
+        self.consumed += len(new[0]) if new else 0
+        plain = self.vocab.plain.to(scores.device)
+        if plain.shape[0] < scores.shape[1]:  # the model's vocabulary is padded beyond the tokenizer's
+            plain = torch.cat([plain, plain.new_zeros(scores.shape[1] - plain.shape[0])])
+        masked = torch.full_like(scores, float("-inf"))
+        stops = torch.tensor(self.stop_ids, dtype=torch.long, device=scores.device)
+        for row, tokens in enumerate(new):
+            self._consume(row, tokens)
+            if self.finished[row]:
+                masked[row] = scores[row]
+                continue
+            tight = self._budget_tight(row)
+            if self.pending[row] and tight:  # finish the marker in the fewest tokens
+                ids = self._extra_ids(row, scores.device)[-1:]
+                masked[row, ids] = scores[row, ids]
+                continue
+            if not self.pending[row] and not tight and not self._wants_to_end(row, scores[row], stops):
+                masked[row] = scores[row].masked_fill(~plain[: scores.shape[1]], float("-inf"))
+            ids = self._extra_ids(row, scores.device)
+            ids = ids[ids < scores.shape[1]]
+            masked[row, ids] = scores[row, ids]
+        return masked
+
+    def _tokens(self, marker: bytes) -> list[int]:
+        """The greedy longest-match tokens of ``marker`` (how a forced marker is written at the least)."""
+        tokens, position = [], 0
+        while position < len(marker):
+            longest = self.vocab.continuations(marker[position:])
+            if not longest:
+                break
+            tokens.append(longest[-1])
+            position += len(self.vocab.table[longest[-1]] or b"")
+        return tokens
+
+    def _budget_tight(self, row: int) -> bool:
+        """Whether the tokens left just cover the row's unused markers (written with the longest tokens)."""
+        if self.max_new_tokens is None:
+            return False
+        needed = sum(self.cost[m] * count for m, count in self.remaining[row].items())
+        return needed > 0 and self.max_new_tokens - self.consumed <= needed
+
+    def _wants_to_end(self, row: int, scores: torch.Tensor, stops: torch.Tensor) -> bool:
+        """Whether a row with unused markers gives its stop tokens more than ``end_threshold`` of the probability."""
+        if not any(self.remaining[row].values()):
+            return False
+        stops = stops[stops < scores.shape[0]]
+        return bool(stops.numel()) and float(scores.softmax(-1)[stops].sum()) > self.end_threshold
+
+    def _consume(self, row: int, tokens: Sequence[int]) -> None:
+        table = self.vocab.table
+        for token in tokens:
+            if self.finished[row]:
+                return
+            data = table[token] if token < len(table) else None
+            if token in self.stop_ids or data is None:
+                self.finished[row] = True
+                return
+            if not self.pending[row]:
+                at = data.find(self.vocab.open)
+                if at < 0:
+                    continue
+                data = data[at:]
+            self.pending[row] += data
+            if self.remaining[row][self.pending[row]]:  # a marker is complete
+                self.remaining[row][self.pending[row]] -= 1
+                self.pending[row] = b""
+
+    def _extra_ids(self, row: int, device: torch.device) -> torch.Tensor:
+        """Ids allowed beyond the plain tokens: marker continuations (shortest first) inside a marker; outside,
+        openers of unused markers, or stop tokens once every marker is written."""
+        unused = frozenset(m for m, count in self.remaining[row].items() if count > 0)
+        pending = self.pending[row]
+        key = (pending, unused)
+        cached = self._ids.get(key)
+        if cached is not None:
+            return cached
+        if pending:
+            lengths = {
+                i: len(self.vocab.table[i] or b"")
+                for m in unused
+                if m.startswith(pending)
+                for i in self.vocab.continuations(m[len(pending) :])
+            }
+            ids = sorted(lengths, key=lambda i: (lengths[i], i))
+        else:
+            ids = sorted({i for i, data in self.vocab.openers if any(m.startswith(data) for m in unused)})
+            if not unused:
+                ids = self.stop_ids
+        if not ids:  # no token continues the marker (a vocabulary without byte tokens): let the row end
+            ids = self.stop_ids
+        cached = torch.tensor(ids, dtype=torch.long, device=device)
+        self._ids[key] = cached
+        return cached
