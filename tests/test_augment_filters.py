@@ -13,6 +13,7 @@ from ecct.augment.filters import (
     check_candidate,
     distinct_share,
     echoed_piece,
+    foreign_words,
     jaccard,
     language_share,
 )
@@ -87,6 +88,7 @@ def test_a_faithful_rewrite_becomes_a_valid_document_with_new_offsets() -> None:
         # the worked example's opening (22 characters), then a faithful rewrite: still an echo
         ("年关将近，老周蹲在工地门口一根接一根地抽烟。" + GOOD, "echo of prompt"),
         (GOOD + "哈" * 30, "repetitive"),
+        (GOOD + "user\n他很好", "wrong language"),  # chat-turn debris in a text that is 90% Chinese
         (MARKED.text.replace("男子顿时", "他立刻"), "near-duplicate of source"),
     ],
 )
@@ -135,5 +137,10 @@ def test_repetition_and_echo_measures() -> None:
     assert echoed_piece("年关将近，老周蹲在工地门口", pieces, 20) is None  # 12 characters: below the window
     assert echoed_piece("年关将近，老周蹲在工地门口", pieces, 10) == pieces[0]
     assert echoed_piece("他说：原 文：如下", pieces, 20) == pieces[1]  # a short piece counts whole, spaces ignored
+    zh_prompt = echo_fragments("zh", DEFAULT_MARKERS)  # 17 characters of an instruction line after a variant 請
+    assert echoed_piece("請改写下面的短文。文中带标记的片段：袭击", zh_prompt, 16) is not None
+    assert foreign_words("他说user好，いただきますmodel。KTV很吵", "zh", "去KTV唱歌") == ["user", "いただきますmodel"]
+    assert foreign_words("She said 你好 and café", "en", "") == ["你好"]  # one accented letter is no word
+    check(GOOD.replace("周末晚上", "周末晚上在KTV门口"), cfg=FilterConfig(max_foreign_words=1))  # allowed once
     with pytest.raises(ValueError, match="echo_window"):
         FilterConfig(echo_window=2)

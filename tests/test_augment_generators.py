@@ -77,6 +77,8 @@ def test_stop_strings_cut_the_output_and_are_validated() -> None:
     # A header opening the answer is dropped, not taken for the end of the sample.
     assert sampling.cut_at_stop("原文：\n改写后的短文。\n原文：又一段") == "改写后的短文。"
     assert sampling.cut_at_stop("no stop here ") == "no stop here"
+    bare = SamplingConfig.from_config({"stop_strings": ["\n原文"]}, seed=1)
+    assert bare.cut_at_stop("原文：改写后的短文。\n原文(2):又一段") == "改写后的短文。"  # header's colon goes too
     assert "stop_strings" in sampling.as_key() and "stop_strings" not in SAMPLING.as_key()
     with pytest.raises(ValueError, match="stop_strings"):
         SamplingConfig(stop_strings=("",))

@@ -50,11 +50,12 @@ def decode(
     open_bias: float,
     fmt: MarkerFormat = DEFAULT_MARKERS,
     eos_bias: float = 30.0,
-    budget: int | None = None,
+    budget: int | list[int] | None = None,
+    lengths: list[int] | None = None,
 ):
     """Greedy decoding of random logits through the processor as ``generate`` calls it (a shared padded prompt
     width), with ``open_bias`` added to tokens that hold the opening delimiter and ``eos_bias`` to the end.
-    Returns (text, ended) per row."""
+    Returns (text, ended) per row; ``lengths``, if given, receives each row's number of tokens."""
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     markers = [rendered(r, fmt) for r in rows]
     processor = MarkerLogitsProcessor(markers, tokenizer, [eos], fmt, max_new_tokens=budget)
@@ -74,6 +75,8 @@ def decode(
         if done.all():
             break
     texts = [tokenizer.decode(row[5:], skip_special_tokens=True) for row in ids]
+    if lengths is not None:
+        lengths += [int(((row[5:] != pad) & (row[5:] != eos)).sum()) for row in ids]
     return list(zip(texts, done.tolist(), strict=True))
 
 
@@ -104,6 +107,16 @@ def test_a_row_opens_its_markers_when_the_budget_just_covers_them(tokenizer) -> 
         assert parsed.fragments == ()
         assert Counter(m for m, _ in parsed.found) == Counter(row), text  # written by the last budgeted token
         assert not strip_markers(text).text.startswith("[")  # the row wrote its own text before the markers
+
+
+def test_a_row_ends_when_its_own_budget_is_spent(tokenizer) -> None:
+    # generate's max_new_tokens is the batch's; each row stops at its own once its markers are written.
+    lengths: list[int] = []
+    results = decode(tokenizer, ROWS[:2], 3, 120, open_bias=0.0, eos_bias=-100.0, budget=[45, 90], lengths=lengths)
+    assert [ended for _, ended in results] == [True, True]
+    assert lengths == [45, 90]
+    for (text, _), row in zip(results, ROWS[:2], strict=True):
+        assert Counter(m for m, _ in strip_markers(text).found) == Counter(row)
 
 
 def test_without_a_reason_to_open_a_row_writes_plain_text_and_cannot_end(tokenizer) -> None:
@@ -160,3 +173,21 @@ def test_constraint_is_part_of_the_cache_key_and_refused_over_http() -> None:
     assert SamplingConfig(constrain_markers=True).as_key()["constrain_markers"] == MARKER_CONSTRAINT_VERSION
     with pytest.raises(GenerationError, match="constrain_markers"):
         OpenAIChatGenerator("http://127.0.0.1:1/v1", "m", SamplingConfig(constrain_markers=True))
+
+
+def test_a_stop_string_cannot_be_written_while_markers_are_unused(tokenizer) -> None:
+    # Samples are cut at stop strings after decoding: one written before the last marker would cut it away.
+    eos, stop = tokenizer.eos_token_id, "\n原文："
+    prompt = torch.tensor([[1, 2]])
+    stop_ids = tokenizer(stop, add_special_tokens=False)["input_ids"]
+    marker_ids = tokenizer("".join(rendered(ROWS[0])), add_special_tokens=False)["input_ids"]
+
+    def last_token_allowed(before: list[int]) -> bool:
+        processor = MarkerLogitsProcessor([rendered(ROWS[0])], tokenizer, [eos], DEFAULT_MARKERS, stop_strings=[stop])
+        processor(prompt, torch.zeros(1, len(tokenizer)))
+        ids = torch.cat([prompt, torch.tensor([before + stop_ids[:-1]])], dim=1)
+        return bool(torch.isfinite(processor(ids, torch.zeros(1, len(tokenizer)))[0, stop_ids[-1]]))
+
+    assert len(stop_ids) > 1
+    assert not last_token_allowed([])
+    assert last_token_allowed(marker_ids)  # every marker written: the sample may end at the stop string

@@ -67,3 +67,14 @@ def test_missing_corpus_says_how_to_obtain_it(monkeypatch: pytest.MonkeyPatch, t
     cfg = _cfg("data=gui2016", "data_dir=null")
     with pytest.raises(DataDirNotFound, match=r"README.s .Data. section.*ECCT_DATA_DIR"):
         load_corpus(cfg.data, cfg.data_dir)
+
+
+@pytest.mark.parametrize("trainer", sorted(p.stem for p in (REPO_ROOT / "conf" / "trainer").glob("*.yaml")))
+def test_every_trainer_preset_builds_the_training_arguments(trainer: str, tmp_path: Path) -> None:
+    # A key TrainingArguments no longer knows (trainer=gpu once had warmup_ratio) only failed on the GPU box.
+    from ecct.experiment import sft_config
+
+    cfg = _cfg(f"trainer={trainer}", "trainer.bf16=false", "trainer.fp16=false", "trainer.use_cpu=true")
+    args = sft_config(cfg, tmp_path, report_to="none")
+    assert args.learning_rate == cfg.trainer.learning_rate
+    assert args.per_device_train_batch_size == cfg.trainer.per_device_train_batch_size

@@ -62,13 +62,19 @@ class FilterConfig:
     min_distinct_4gram_share: float = 0.8
     # An echo is a copy of this many (non-space) characters of a prompt piece, or of a whole shorter piece: small
     # models copy the worked example's opening and go on with their own text.
-    echo_window: int = 20
+    echo_window: int = 16
+    # Words (2+ letters) outside the document's script that its source does not contain, allowed per rewrite:
+    # Gemma 3 270M leaves chat-turn debris ("user", "model") and other scripts in otherwise Chinese text, which a
+    # share-of-letters threshold lets through in a long text.
+    max_foreign_words: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.min_length_ratio <= 1 <= self.max_length_ratio:
             raise ValueError("augment.filters: need 0 < min_length_ratio <= 1 <= max_length_ratio")
         if self.ngram < 1:
             raise ValueError("augment.filters.ngram must be >= 1")
+        if self.max_foreign_words < 0:
+            raise ValueError("augment.filters.max_foreign_words must be >= 0")
         if self.echo_window < 4:
             raise ValueError("augment.filters.echo_window must be >= 4 characters")
         for name in ("max_source_similarity", "max_pair_similarity", "min_language_share", "min_distinct_4gram_share"):
@@ -128,6 +134,21 @@ def language_share(text: str, language: str) -> float:
         return 0.0
     native = sum(is_cjk(c) for c in letters) if language == "zh" else sum(c.isascii() for c in letters)
     return native / len(letters)
+
+
+def foreign_words(text: str, language: str, source: str) -> list[str]:
+    """Runs of 2+ letters outside ``language``'s script (CJK ideographs, or ASCII letters) not found in ``source``."""
+    native = is_cjk if language == "zh" else str.isascii
+    runs: list[str] = []
+    current: list[str] = []
+    for char in text + " ":
+        if char.isalpha() and not native(char):
+            current.append(char)
+            continue
+        if len(current) >= 2:
+            runs.append("".join(current))
+        current = []
+    return [run for run in runs if run not in source]
 
 
 class NearDuplicateIndex:
@@ -216,6 +237,9 @@ def check_candidate(
     share = language_share(doc.text, doc.language)
     if share < cfg.min_language_share:
         raise Rejected("wrong language", f"only {share:.0%} of the letters are {doc.language}")
+    foreign = foreign_words(doc.text, doc.language, marked.source.text)
+    if len(foreign) > cfg.max_foreign_words:
+        raise Rejected("wrong language", f"words in another script: {', '.join(foreign[:5])}")
     distinct = distinct_share(doc.text)
     if distinct < cfg.min_distinct_4gram_share:
         raise Rejected("repetitive", f"only {distinct:.0%} of its character 4-grams are distinct")

@@ -27,7 +27,7 @@ from ecct.augment.marking import DEFAULT_MARKERS, MarkerFormat
 
 Messages = list[dict[str, str]]
 # Part of the cache key of constrained samples: bump it when ecct.augment.marker_constraint samples differently.
-MARKER_CONSTRAINT_VERSION = 2
+MARKER_CONSTRAINT_VERSION = 4
 OnResult = Callable[["GenerationRequest", str], None]
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class SamplingConfig:
         for stop in self.stop_strings:
             header = stop.strip()
             if header and text.startswith(header):
-                text = text[len(header) :].lstrip()
+                text = text[len(header) :].lstrip(" \t\r\n:：")
         for stop in self.stop_strings:
             text = text.split(stop, 1)[0]
         return text.strip()
@@ -178,7 +178,6 @@ class LocalGenerator:
         batch: Sequence[int],
         n: int,
         stops: Sequence[int],
-        budget: int,
     ) -> list[Any]:
         """The marker processor for one batch (rows = sources x n samples, as generate expands them), or none."""
         if not self.sampling.constrain_markers:
@@ -186,7 +185,17 @@ class LocalGenerator:
         from ecct.augment.marker_constraint import MarkerLogitsProcessor
 
         rows = [sources[i][0].markers for i in batch for _ in range(n)]
-        return [MarkerLogitsProcessor(rows, self.tokenizer, stops, self.marker_format, max_new_tokens=budget)]
+        budgets = [self._budget([sources[i][0].document_text]) for i in batch for _ in range(n)]
+        return [
+            MarkerLogitsProcessor(
+                rows,
+                self.tokenizer,
+                stops,
+                self.marker_format,
+                max_new_tokens=budgets,
+                stop_strings=self.sampling.stop_strings,
+            )
+        ]
 
     def _budget(self, texts: Sequence[str]) -> int:
         if self.sampling.length_factor is None:
@@ -236,7 +245,7 @@ class LocalGenerator:
                 eos_token_id=stops,
                 pad_token_id=pad,
                 use_cache=True,
-                logits_processor=self._marker_constraint(sources, batch, n, stops, budget),
+                logits_processor=self._marker_constraint(sources, batch, n, stops),
                 # No stop_strings here: transformers matches them across the prompt boundary, so a prompt ending in
                 # "\n" and an answer that opens with "原文：" would stop at once. Samples are cut after decoding.
             )

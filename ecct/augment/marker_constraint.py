@@ -9,9 +9,13 @@ per row:
 - inside a marker, only tokens that continue one of the unused markers it can still become are allowed, so the
   label, number and span text are copied byte for byte, and each marker at most once;
 - end of sequence is masked until every marker has been written; special tokens are always masked;
+- a row that has written every marker ends when its own token budget is spent (``max_new_tokens`` per row;
+  generate's cap is the batch's longest);
 - a row that wants to end early (its stop tokens hold more than ``end_threshold`` of the probability) or whose
-  token budget just covers its unused markers must open one of them now. Merely masking the end made Gemma 3
-  270M spill chat-turn debris ("user", "model", other scripts) once it had written one marker and wanted to stop.
+  token budget just covers its unused markers must open one of them now: merely masking the end made Gemma 3
+  270M spill chat-turn debris ("user", "model", other scripts) once it had written one marker and wanted to stop;
+- ``stop_strings`` (where a sample is cut after decoding) cannot be written while markers are unused: the cut would
+  drop them (Gemma 3 270M often began a "\n原文：" turn of its own before its last marker).
 
 The model still chooses where each marker goes and writes everything around it. The filters stay the judge: the
 processor works on bytes, so a delimiter of several characters built from two plain tokens escapes it (the marker
@@ -52,6 +56,17 @@ class MarkerVocabulary:
             elif (at := data.find(self.open)) >= 0 and not any(d in data[:at] for d in delimiters):
                 self.openers.append((token_id, data[at:]))
         self.plain = plain
+        self._completing: dict[tuple[bytes, bool], list[int]] = {}
+
+    def completing(self, rest: bytes, anywhere: bool) -> list[int]:
+        """Tokens that start with ``rest`` (or, with ``anywhere``, contain it): those that would finish writing a
+        stop string of which the row already wrote everything before ``rest``."""
+        key = (rest, anywhere)
+        if key not in self._completing:
+            self._completing[key] = [
+                i for i, data in enumerate(self.table) if data and (rest in data if anywhere else data.startswith(rest))
+            ]
+        return self._completing[key]
 
     def continuations(self, rest: bytes) -> list[int]:
         """Tokens whose bytes are a non-empty prefix of ``rest``."""
@@ -78,15 +93,22 @@ class MarkerLogitsProcessor(LogitsProcessor):
         tokenizer: PreTrainedTokenizerBase,
         stop_ids: Sequence[int],
         fmt: MarkerFormat,
-        max_new_tokens: int | None = None,
+        max_new_tokens: int | Sequence[int] | None = None,
         end_threshold: float = 0.5,
+        stop_strings: Sequence[str] = (),
     ):
         self.vocab = marker_vocabulary(tokenizer, fmt)
         self.remaining: list[Counter[bytes]] = [Counter(m.encode() for m in row) for row in markers]
         # Tokens each marker takes when forced (greedy longest match, as ``continuations`` allows), +1 to open it.
         self.cost = {m: len(self._tokens(m)) + 1 for row in self.remaining for m in row}
-        self.max_new_tokens = max_new_tokens
+        # Per row: generate has one max_new_tokens for the batch, but a short source should get a short rewrite.
+        budgets = [max_new_tokens] * len(markers) if isinstance(max_new_tokens, int | None) else list(max_new_tokens)
+        if len(budgets) != len(markers):
+            raise ValueError(f"{len(budgets)} token budgets for {len(markers)} rows")
+        self.budgets: list[int | None] = budgets
         self.end_threshold = end_threshold
+        self.stop_strings = [s.encode() for s in stop_strings if s]
+        self.tail: list[bytes] = [b""] * len(markers)  # the last bytes written, to spot a stop string in the making
         self.pending: list[bytes] = [b""] * len(markers)  # the part of a marker written so far
         self.finished = [False] * len(markers)
         self.stop_ids = sorted(set(stop_ids))
@@ -105,27 +127,46 @@ class MarkerLogitsProcessor(LogitsProcessor):
             self.prompt_width = input_ids.shape[1]
         new = input_ids[:, self.prompt_width + self.consumed :].tolist()
         self.consumed += len(new[0]) if new else 0
-        plain = self.vocab.plain.to(scores.device)
-        if plain.shape[0] < scores.shape[1]:  # the model's vocabulary is padded beyond the tokenizer's
-            plain = torch.cat([plain, plain.new_zeros(scores.shape[1] - plain.shape[0])])
-        masked = torch.full_like(scores, float("-inf"))
-        stops = torch.tensor(self.stop_ids, dtype=torch.long, device=scores.device)
+        width, device = scores.shape[1], scores.device
+        stops = torch.tensor(self.stop_ids, dtype=torch.long, device=device)
+        stops = stops[stops < width]
+        # Batch-wide tensors, per-row decisions in Python: a few kernel launches per step, not a few per row.
+        ending = (scores.softmax(-1)[:, stops].sum(-1) > self.end_threshold).tolist() if stops.numel() else None
+        plain_rows: list[int] = []  # rows that may write any plain token
+        keep: list[tuple[int, torch.Tensor]] = []  # (row, ids) allowed besides
+        ban: list[tuple[int, list[int]]] = []  # (row, ids) masked although plain
         for row, tokens in enumerate(new):
             self._consume(row, tokens)
             if self.finished[row]:
-                masked[row] = scores[row]
+                keep.append((row, torch.arange(width, device=device)))
+                continue
+            pending, unused = self.pending[row], any(self.remaining[row].values())
+            budget = self.budgets[row]
+            if budget is not None and self.consumed >= budget and not pending and not unused:
+                keep.append((row, stops))  # its own budget is spent and every marker written: the row ends here
                 continue
             tight = self._budget_tight(row)
-            if self.pending[row] and tight:  # finish the marker in the fewest tokens
-                ids = self._extra_ids(row, scores.device)[-1:]
-                masked[row, ids] = scores[row, ids]
-                continue
-            if not self.pending[row] and not tight and not self._wants_to_end(row, scores[row], stops):
-                masked[row] = scores[row].masked_fill(~plain[: scores.shape[1]], float("-inf"))
-            ids = self._extra_ids(row, scores.device)
-            ids = ids[ids < scores.shape[1]]
-            masked[row, ids] = scores[row, ids]
-        return masked
+            ids = self._extra_ids(row, device)
+            if pending and tight:
+                ids = ids[-1:]  # finish the marker in the fewest tokens
+            elif not pending and not tight and not (unused and ending and ending[row]):
+                plain_rows.append(row)
+                banned = self._stop_string_ids(row)
+                if banned:
+                    ban.append((row, [i for i in banned if i < width]))
+            keep.append((row, ids[ids < width]))
+        plain = self.vocab.plain.to(device)
+        if plain.shape[0] < width:  # the model's vocabulary is padded beyond the tokenizer's
+            plain = torch.cat([plain, plain.new_zeros(width - plain.shape[0])])
+        allowed = torch.zeros_like(scores, dtype=torch.bool)
+        if plain_rows:
+            allowed[plain_rows] = plain[:width]
+        for row, ids in ban:
+            allowed[row, ids] = False
+        if keep:
+            rows = torch.cat([torch.full((len(ids),), row, dtype=torch.long, device=device) for row, ids in keep])
+            allowed[rows, torch.cat([ids for _, ids in keep])] = True
+        return scores.masked_fill(~allowed, float("-inf"))
 
     def _tokens(self, marker: bytes) -> list[int]:
         """The greedy longest-match tokens of ``marker`` (how a forced marker is written at the least)."""
@@ -140,20 +181,28 @@ class MarkerLogitsProcessor(LogitsProcessor):
 
     def _budget_tight(self, row: int) -> bool:
         """Whether the tokens left just cover the row's unused markers (written with the longest tokens)."""
-        if self.max_new_tokens is None:
+        budget = self.budgets[row]
+        if budget is None:
             return False
         needed = sum(self.cost[m] * count for m, count in self.remaining[row].items())
-        return needed > 0 and self.max_new_tokens - self.consumed <= needed
+        return needed > 0 and budget - self.consumed <= needed
 
-    def _wants_to_end(self, row: int, scores: torch.Tensor, stops: torch.Tensor) -> bool:
-        """Whether a row with unused markers gives its stop tokens more than ``end_threshold`` of the probability."""
-        if not any(self.remaining[row].values()):
-            return False
-        stops = stops[stops < scores.shape[0]]
-        return bool(stops.numel()) and float(scores.softmax(-1)[stops].sum()) > self.end_threshold
+    def _stop_string_ids(self, row: int) -> set[int]:
+        """Tokens that would complete a stop string now; none once every marker is written."""
+        if not self.stop_strings or not any(self.remaining[row].values()):
+            return set()
+        tail = self.tail[row]
+        banned: set[int] = set()
+        for stop in self.stop_strings:
+            banned.update(self.vocab.completing(stop, anywhere=True))
+            for k in range(1, len(stop)):
+                if tail.endswith(stop[:k]):
+                    banned.update(self.vocab.completing(stop[k:], anywhere=False))
+        return banned
 
     def _consume(self, row: int, tokens: Sequence[int]) -> None:
         table = self.vocab.table
+        keep = max((len(s) for s in self.stop_strings), default=1)
         for token in tokens:
             if self.finished[row]:
                 return
@@ -161,6 +210,7 @@ class MarkerLogitsProcessor(LogitsProcessor):
             if token in self.stop_ids or data is None:
                 self.finished[row] = True
                 return
+            self.tail[row] = (self.tail[row] + data)[-keep:]
             if not self.pending[row]:
                 at = data.find(self.vocab.open)
                 if at < 0:
