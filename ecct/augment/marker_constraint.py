@@ -25,6 +25,7 @@ filter then rejects the sample).
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -130,15 +131,17 @@ class MarkerLogitsProcessor(LogitsProcessor):
         width, device = scores.shape[1], scores.device
         stops = torch.tensor(self.stop_ids, dtype=torch.long, device=device)
         stops = stops[stops < width]
-        # Batch-wide tensors, per-row decisions in Python: a few kernel launches per step, not a few per row.
-        ending = (scores.softmax(-1)[:, stops].sum(-1) > self.end_threshold).tolist() if stops.numel() else None
+        # Batch-wide tensors, per-row decisions in Python: a few kernel launches, full passes over the logits and one
+        # device sync per step, not per row.
+        ending = self._ending(scores, stops)
+        free_rows: list[int] = []  # rows left alone: finished ones
         plain_rows: list[int] = []  # rows that may write any plain token
         keep: list[tuple[int, torch.Tensor]] = []  # (row, ids) allowed besides
         ban: list[tuple[int, list[int]]] = []  # (row, ids) masked although plain
         for row, tokens in enumerate(new):
             self._consume(row, tokens)
             if self.finished[row]:
-                keep.append((row, torch.arange(width, device=device)))
+                free_rows.append(row)
                 continue
             pending, unused = self.pending[row], any(self.remaining[row].values())
             budget = self.budgets[row]
@@ -149,7 +152,7 @@ class MarkerLogitsProcessor(LogitsProcessor):
             ids = self._extra_ids(row, device)
             if pending and tight:
                 ids = ids[-1:]  # finish the marker in the fewest tokens
-            elif not pending and not tight and not (unused and ending and ending[row]):
+            elif not pending and not tight and not (unused and row in ending):
                 plain_rows.append(row)
                 banned = self._stop_string_ids(row)
                 if banned:
@@ -158,15 +161,30 @@ class MarkerLogitsProcessor(LogitsProcessor):
         plain = self.vocab.plain.to(device)
         if plain.shape[0] < width:  # the model's vocabulary is padded beyond the tokenizer's
             plain = torch.cat([plain, plain.new_zeros(width - plain.shape[0])])
-        allowed = torch.zeros_like(scores, dtype=torch.bool)
-        if plain_rows:
-            allowed[plain_rows] = plain[:width]
+        row_plain = torch.zeros(len(new), dtype=torch.bool, device=device)
+        row_plain[plain_rows] = True
+        allowed = row_plain[:, None] & plain[None, :width]
+        if free_rows:
+            allowed[free_rows] = True
         for row, ids in ban:
             allowed[row, ids] = False
         if keep:
             rows = torch.cat([torch.full((len(ids),), row, dtype=torch.long, device=device) for row, ids in keep])
             allowed[rows, torch.cat([ids for _, ids in keep])] = True
-        return scores.masked_fill(~allowed, float("-inf"))
+        return scores.masked_fill_(allowed.logical_not_(), float("-inf"))
+
+    def _ending(self, scores: torch.Tensor, stops: torch.Tensor) -> set[int]:
+        """Rows whose stop tokens hold more than ``end_threshold`` of the probability. P(stop) <= exp(lse(stops) -
+        max), so the full log-sum-exp is only taken for rows where that bound passes the threshold."""
+        if not stops.numel():
+            return set()
+        log_threshold = math.log(self.end_threshold)
+        stop_lse = torch.logsumexp(scores[:, stops], -1)
+        maybe = (stop_lse - scores.amax(-1) > log_threshold).nonzero().flatten()
+        if not maybe.numel():
+            return set()
+        ending = stop_lse[maybe] - torch.logsumexp(scores[maybe], -1) > log_threshold
+        return set(maybe[ending].tolist())
 
     def _tokens(self, marker: bytes) -> list[int]:
         """The greedy longest-match tokens of ``marker`` (how a forced marker is written at the least)."""
