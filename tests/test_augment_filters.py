@@ -66,6 +66,8 @@ def test_a_faithful_rewrite_becomes_a_valid_document_with_new_offsets() -> None:
     ("output", "reason"),
     [
         ("   \n", "empty output"),
+        ("\ufffd\ufffd", "empty output"),
+        (GOOD.replace("保安", "保\ufffd安"), "broken characters"),
         (MARKED.text, "echo of source"),
         (MARKED.text.replace("，", " ，"), "echo of source"),
         (
@@ -97,6 +99,10 @@ def test_each_failure_is_rejected_with_its_reason(output: str, reason: str) -> N
         check(output)
     assert err.value.reason == reason
     assert reason in REASONS
+
+
+def test_a_character_cut_at_the_end_of_the_budget_is_dropped() -> None:
+    assert check(GOOD + "\ufffd").text == check(GOOD).text
 
 
 def test_near_duplicate_of_an_accepted_augmentation_is_rejected_but_a_different_one_passes() -> None:

@@ -3,9 +3,9 @@
 Model outputs are untrusted input. The checks run in a fixed order and the first failure names the reason, so
 the reasons of a run add up to its rejections:
 
-``empty output`` · ``echo of source`` · ``echo of prompt`` · ``malformed marker`` · ``marker missing`` ·
-``marker text changed`` · ``marker repeated`` · ``extra marker`` · ``invalid offsets`` · ``too short`` ·
-``too long`` · ``wrong language`` · ``repetitive`` · ``near-duplicate of source`` ·
+``empty output`` · ``broken characters`` · ``echo of source`` · ``echo of prompt`` · ``malformed marker`` ·
+``marker missing`` · ``marker text changed`` · ``marker repeated`` · ``extra marker`` · ``invalid offsets`` ·
+``too short`` · ``too long`` · ``wrong language`` · ``repetitive`` · ``near-duplicate of source`` ·
 ``near-duplicate of another augmentation``.
 """
 
@@ -22,6 +22,7 @@ from ecct.data.model import Document
 
 REASONS: tuple[str, ...] = (
     "empty output",
+    "broken characters",
     "echo of source",
     "echo of prompt",
     "malformed marker",
@@ -213,9 +214,12 @@ def check_candidate(
     accepted: NearDuplicateIndex | None = None,
 ) -> Document:
     """The augmented document for ``output``, or ``Rejected``. Adds it to ``accepted`` when it passes."""
-    text = output.strip()
+    # A sample that ran out of tokens can stop inside a character: its last bytes decode to U+FFFD. Drop them.
+    text = output.strip().rstrip("\ufffd").rstrip()
     if not text:
         raise Rejected("empty output", "the model returned nothing")
+    if "\ufffd" in text:
+        raise Rejected("broken characters", f"undecodable bytes at character {text.index(chr(0xFFFD))}")
     if _normalised(text) == _normalised(marked.text):
         raise Rejected("echo of source", "identical to the marked source")
     echoed = echoed_piece(text, echo_fragments, cfg.echo_window)
