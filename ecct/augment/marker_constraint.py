@@ -33,7 +33,7 @@ import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 from ecct.augment.marking import MarkerFormat
-from ecct.constrained import token_bytes
+from ecct.constrained import ConstraintError, token_bytes
 
 MAX_TOKEN_BYTES = 64  # longer tokens are never needed to continue a marker
 
@@ -42,7 +42,10 @@ class MarkerVocabulary:
     """A tokenizer's tokens sorted for marker constraints: plain tokens, tokens with a delimiter, bytes -> id."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, fmt: MarkerFormat):
-        self.table = token_bytes(tokenizer)
+        try:
+            self.table = token_bytes(tokenizer)
+        except ConstraintError as err:
+            raise ConstraintError(f"{err} (for augmentation: augment.sampling.constrain_markers=false)") from err
         self.open = fmt.open.encode()
         delimiters = [d.encode() for d in (fmt.open, fmt.close, fmt.span_open, fmt.span_close)]
         plain = torch.zeros(len(self.table), dtype=torch.bool)
@@ -116,10 +119,6 @@ class MarkerLogitsProcessor(LogitsProcessor):
         self.prompt_width: int | None = None
         self.consumed = 0
         self._ids: dict[tuple[bytes, frozenset[bytes]], torch.Tensor] = {}
-
-    def unfinished_markers(self, row: int) -> int:
-        """Markers of ``row`` not (completely) written yet."""
-        return sum(self.remaining[row].values())
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if input_ids.shape[0] != len(self.remaining):
