@@ -12,7 +12,7 @@ the reasons of a run add up to its rejections:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,11 +96,8 @@ def char_ngrams(text: str, n: int) -> frozenset[str]:
 
 def distinct_share(text: str, n: int = 4) -> float:
     """Distinct character n-grams over all of them (spaces ignored); 1.0 for a text without repeats."""
-    compact = "".join(text.split())
-    total = len(compact) - n + 1
-    if total <= 0:
-        return 1.0
-    return len({compact[i : i + n] for i in range(total)}) / total
+    total = len(_normalised(text)) - n + 1
+    return len(char_ngrams(text, n)) / total if total > 0 else 1.0
 
 
 def echoed_piece(text: str, pieces: Sequence[str], window: int) -> str | None:
@@ -128,18 +125,23 @@ def is_cjk(char: str) -> bool:
     return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf" or "\uf900" <= char <= "\ufaff"
 
 
+def in_script(language: str) -> Callable[[str], bool]:
+    """Whether a letter belongs to ``language``'s script: CJK ideographs for zh, ASCII letters otherwise."""
+    return is_cjk if language == "zh" else str.isascii
+
+
 def language_share(text: str, language: str) -> float:
-    """Share of the letters of ``text`` that belong to ``language``'s script (CJK ideographs, or ASCII letters)."""
+    """Share of the letters of ``text`` that belong to ``language``'s script."""
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return 0.0
-    native = sum(is_cjk(c) for c in letters) if language == "zh" else sum(c.isascii() for c in letters)
-    return native / len(letters)
+    native = in_script(language)
+    return sum(map(native, letters)) / len(letters)
 
 
 def foreign_words(text: str, language: str, source: str) -> list[str]:
-    """Runs of 2+ letters outside ``language``'s script (CJK ideographs, or ASCII letters) not found in ``source``."""
-    native = is_cjk if language == "zh" else str.isascii
+    """Runs of 2+ letters outside ``language``'s script that ``source`` does not contain."""
+    native = in_script(language)
     runs: list[str] = []
     current: list[str] = []
     for char in text + " ":

@@ -178,6 +178,7 @@ class LocalGenerator:
         batch: Sequence[int],
         n: int,
         stops: Sequence[int],
+        source_budgets: Sequence[int],
     ) -> list[Any]:
         """The marker processor for one batch (rows = sources x n samples, as generate expands them), or none."""
         if not self.sampling.constrain_markers:
@@ -185,7 +186,7 @@ class LocalGenerator:
         from ecct.augment.marker_constraint import MarkerLogitsProcessor
 
         rows = [sources[i][0].markers for i in batch for _ in range(n)]
-        budgets = [self._budget([sources[i][0].document_text]) for i in batch for _ in range(n)]
+        budgets = [budget for budget in source_budgets for _ in range(n)]
         return [
             MarkerLogitsProcessor(
                 rows,
@@ -231,7 +232,8 @@ class LocalGenerator:
                 input_ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
                 attention[row, width - len(encoded[i]) :] = 1
             head = sources[batch[0]][0]
-            budget = self._budget([sources[i][0].document_text for i in batch])
+            # Per source (the marker constraint ends each row at its own); generate's cap is the longest of them.
+            source_budgets = [self._budget([sources[i][0].document_text]) for i in batch]
             torch.manual_seed(derived_seed(self.sampling.seed, head.source_id, head.sample))
             generated = self.model.generate(
                 input_ids=input_ids.to(device),
@@ -241,11 +243,11 @@ class LocalGenerator:
                 top_p=self.sampling.top_p,
                 top_k=0,
                 num_return_sequences=n,
-                max_new_tokens=budget,
+                max_new_tokens=max(source_budgets),
                 eos_token_id=stops,
                 pad_token_id=pad,
                 use_cache=True,
-                logits_processor=self._marker_constraint(sources, batch, n, stops),
+                logits_processor=self._marker_constraint(sources, batch, n, stops, source_budgets),
                 # No stop_strings here: transformers matches them across the prompt boundary, so a prompt ending in
                 # "\n" and an answer that opens with "原文：" would stop at once. Samples are cut after decoding.
             )
