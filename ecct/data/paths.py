@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOW_TO_OBTAIN = (
@@ -18,23 +21,33 @@ class DataDirNotFound(FileNotFoundError):
 
 
 def resolve_data_dir(configured: str | os.PathLike[str] | None = None) -> Path:
-    """First of: the configured path, ``$ECCT_DATA_DIR``, ``<checkout>/../shared/data/raw``."""
-    candidates: list[tuple[str, Path]] = []
+    """The corpus folder: the configured path, else ``$ECCT_DATA_DIR``, else ``<checkout>/../shared/data/raw``.
+
+    A folder the user gave (``data_dir=...``, or ``ECCT_DATA_DIR``, which the configs pass on as ``data_dir``)
+    must exist and be a folder: it is never replaced by another one. The folder beside the checkout is used
+    only when the user gave none. The folder used, and where it came from, is logged.
+    """
+    env = os.environ.get("ECCT_DATA_DIR")
     if configured:
-        candidates.append(("data_dir", Path(configured).expanduser()))
-    if os.environ.get("ECCT_DATA_DIR"):
-        candidates.append(("ECCT_DATA_DIR", Path(os.environ["ECCT_DATA_DIR"]).expanduser()))
-    candidates.append(("default", REPO_ROOT.parent / "shared" / "data" / "raw"))
-    for _, path in candidates:
-        if path.is_dir():
-            return path.resolve()
-    tried = ", ".join(f"{name}={path}" for name, path in candidates)
-    raise DataDirNotFound(f"No corpus folder found (tried {tried}). {HOW_TO_OBTAIN}")
+        source = "data_dir (from ECCT_DATA_DIR)" if env and str(configured) == env else "data_dir"
+        return _given_folder(source, configured)
+    if env:
+        return _given_folder("ECCT_DATA_DIR", env)
+    default = REPO_ROOT.parent / "shared" / "data" / "raw"
+    if not default.is_dir():
+        raise DataDirNotFound(
+            f"No corpus folder given (data_dir, ECCT_DATA_DIR) and none beside the checkout ({default}). "
+            + HOW_TO_OBTAIN
+        )
+    logger.info("corpus folder: %s (none given; the folder beside the checkout)", default.resolve())
+    return default.resolve()
 
 
-def corpus_file(relative: str, configured: str | os.PathLike[str] | None = None) -> Path:
-    """A file inside the corpus folder, with a clear error when it is absent."""
-    path = resolve_data_dir(configured) / relative
+def _given_folder(source: str, value: str | os.PathLike[str]) -> Path:
+    path = Path(value).expanduser()
     if not path.exists():
-        raise DataDirNotFound(f"Corpus file {path} does not exist. {HOW_TO_OBTAIN}")
-    return path
+        raise DataDirNotFound(f"{source}={value}: the corpus folder {path} does not exist. {HOW_TO_OBTAIN}")
+    if not path.is_dir():
+        raise DataDirNotFound(f"{source}={value}: {path} is not a folder. {HOW_TO_OBTAIN}")
+    logger.info("corpus folder: %s (from %s)", path.resolve(), source)
+    return path.resolve()
