@@ -117,3 +117,21 @@ def test_broken_records(tmp_path: Path, caplog, bad, reason: str) -> None:
 
 def test_registry_names_the_jsonl_reader() -> None:
     assert READERS["jsonl"] is read_jsonl
+
+
+def test_deeply_nested_json_is_a_bad_record(tmp_path: Path) -> None:
+    # 100,000 nested arrays made json.loads raise RecursionError, a traceback even with lenient reading.
+    deep = '{"id": "d2", "text": "x", "language": "en", "meta": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    path = write_lines(tmp_path / "deep.jsonl", [record("d1"), deep, record("d3")])
+    with pytest.raises(DataError, match=r"deep\.jsonl: line 2: malformed JSON \(nested too deeply to read\)"):
+        read_jsonl(path)
+    result = read_jsonl(path, lenient=True)
+    assert [d.id for d in result.documents] == ["d1", "d3"]
+    assert result.skipped.counts == {"malformed json": 1}
+
+
+def test_deeply_nested_json_in_a_corpus_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(DataError, match=r"deep\.json: the whole file: malformed JSON \(nested too deeply"):
+        read_ecf(path, lenient=True)

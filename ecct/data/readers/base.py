@@ -6,9 +6,11 @@ counts it by reason in a ``SkipReport`` and logs the report once at warning leve
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ecct.data.errors import DataError, SkipReport
 from ecct.data.model import Document
@@ -75,3 +77,23 @@ def read_text(path: str | Path) -> str:
         return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(str(path), f"byte {err.start}", f"not valid UTF-8 ({err.reason})", reason="not utf-8") from None
+
+
+TOO_DEEP = "malformed JSON (nested too deeply to read)"
+
+
+def load_json(sink: RecordSink, path: str | Path, **kwargs: Any) -> Any:
+    """A whole JSON file (``json.loads`` keyword arguments pass through); malformed JSON is a DataError.
+
+    There are no good records to keep in a file that does not parse, so this raises even in lenient mode.
+    JSON nested deeper than Python's recursion limit is malformed too (a ``RecursionError`` inside the decoder).
+    """
+    text = read_text(path)
+    try:
+        return json.loads(text, **kwargs)
+    except json.JSONDecodeError as err:
+        raise sink.error(
+            f"line {err.lineno}, column {err.colno}", f"malformed JSON ({err.msg})", "malformed json"
+        ) from None
+    except RecursionError:
+        raise sink.error("the whole file", TOO_DEEP, "malformed json") from None

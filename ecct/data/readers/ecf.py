@@ -11,13 +11,12 @@ triplet. A file that is not valid JSON cannot be read even leniently (there are 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ecct.data.errors import DataError
 from ecct.data.model import Document, Span, Triplet, find_span
-from ecct.data.readers.base import ReadResult, RecordSink, read_text
+from ecct.data.readers.base import ReadResult, RecordSink, load_json
 
 CATEGORY_OF_LABEL = {
     "joy": "happiness",
@@ -107,12 +106,7 @@ def parse_conversation(sink: RecordSink, record: Any, location: str) -> Document
 def read_ecf(path: str | Path, *, lenient: bool = False) -> ReadResult:
     """Read ECF 2.0 Subtask 1 JSON into one Document per conversation (see the module docstring)."""
     sink = RecordSink(path, lenient=lenient)
-    try:
-        records = json.loads(read_text(path))
-    except json.JSONDecodeError as err:
-        raise sink.error(
-            f"line {err.lineno}, column {err.colno}", f"malformed JSON ({err.msg})", "malformed json"
-        ) from None
+    records = load_json(sink, path)
     if not isinstance(records, list):
         raise sink.error("top level", "expected a JSON list of conversations", "malformed json")
     for index, record in enumerate(records):

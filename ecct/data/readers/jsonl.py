@@ -35,7 +35,7 @@ from typing import Any
 
 from ecct.data.errors import DataError
 from ecct.data.model import Document, Span, Triplet, find_span
-from ecct.data.readers.base import ReadResult, RecordSink, read_text
+from ecct.data.readers.base import TOO_DEEP, ReadResult, RecordSink, read_text
 
 DEFAULT_SOURCE = "jsonl"
 DOCUMENT_KEYS = {"id", "text", "language", "source", "triplets", "meta"}
@@ -77,6 +77,8 @@ def parse_record(sink: RecordSink, line: str, location: str) -> Document:
         data = json.loads(line)
     except json.JSONDecodeError as err:
         raise sink.error(location, f"malformed JSON ({err.msg}, column {err.colno})", "malformed json") from None
+    except RecursionError:  # e.g. 100,000 nested arrays: the decoder recurses once per level
+        raise sink.error(location, TOO_DEEP, "malformed json") from None
     _check_keys(sink, data, DOCUMENT_KEYS, {"id", "text", "language"}, "the record", location)
     if type(data["id"]) not in (str, int) or not isinstance(data["text"], str):
         raise sink.error(location, "'id' must be a string or integer and 'text' a string", "malformed record")
