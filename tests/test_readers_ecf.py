@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -122,3 +123,28 @@ def test_malformed_json_cannot_be_read_even_leniently(tmp_path: Path, lenient: b
     with pytest.raises(DataError, match=rf"{path.name}: line 3, column \d+: malformed JSON") as raised:
         read_ecf(path, lenient=lenient)
     assert raised.value.reason == "malformed json"
+
+
+def test_test_style_file_without_labels_is_read_for_prediction(tmp_path: Path, monkeypatch, capsys) -> None:
+    from ecct.data.__main__ import main
+
+    unlabelled = conversation(7)
+    del unlabelled["emotion-cause_pairs"]
+    for utterance in unlabelled["conversation"]:
+        del utterance["emotion"]
+    path = write_conversations(tmp_path / "Subtask_1_test.json", [unlabelled, conversation(8)])
+    result = read_ecf(path)
+    assert [(d.id, len(d.triplets)) for d in result.documents] == [("7", 0), ("8", 1)]
+    assert result.documents[0].text == "Ross: I lost my job .\nJoey: I lost my job . Again !"
+    assert result.skipped.total == 0 and sum(result.skipped.notes.values()) == 1
+    # A labelled conversation still needs its utterance emotions.
+    conversation_without_emotion = conversation(9)
+    del conversation_without_emotion["conversation"][0]["emotion"]
+    with pytest.raises(DataError, match=r"conversation 0 \(conversation_ID 9\): an utterance lacks one of"):
+        read_ecf(write_conversations(tmp_path / "x.json", [conversation_without_emotion]))
+    # data=ecf_test puts every conversation in the test part.
+    monkeypatch.delenv("ECCT_DATA_DIR", raising=False)
+    assert main(["stats", "data=ecf_test", f"data.path={path}"]) == 0
+    out = capsys.readouterr().out
+    assert "split all_test" in out and "unlabelled, read for prediction" in out
+    assert re.search(r"^documents\s+2\s+0\s+0\s+2$", out, flags=re.MULTILINE)

@@ -286,4 +286,4 @@ def test_xml_small_file_uses_search_not_offsets(tmp_path: Path) -> None:
 
 def test_readers_registry_names_every_reader() -> None:
     assert READERS["gui2016_csv"] is read_gui2016_csv and READERS["gui2016_xml"] is read_gui2016_xml
-    assert set(READERS) == {"gui2016_csv", "gui2016_xml", "ecf", "jsonl"}
+    assert set(READERS) == {"gui2016_csv", "gui2016_xml", "ecf", "jsonl", "reccon", "emotion_stimulus"}

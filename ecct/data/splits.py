@@ -1,4 +1,5 @@
-"""Document-level train/valid/test splits: the official ECPE folds, the 20 random 8:1:1 splits, ECF 1.0, or random.
+"""Document-level train/valid/test splits: the official ECPE folds, the 20 random 8:1:1 splits, ECF 1.0, random,
+or ``all_test`` (every document in test: a file read only for prediction or evaluation).
 
 Splits are always by document, never by emotion instance: several emotions of one Gui document share its text,
 and splitting their lines apart would leak test text into training. Every unusual id is reported in
@@ -18,7 +19,7 @@ from ecct.data.model import Document
 from ecct.data.paths import HOW_TO_OBTAIN, DataDirNotFound, resolve_data_dir
 
 PARTS: tuple[str, ...] = ("train", "valid", "test")
-SCHEMES: tuple[str, ...] = ("ecpe10", "split20", "ecf", "random")
+SCHEMES: tuple[str, ...] = ("ecpe10", "split20", "ecf", "random", "all_test")
 
 ECPE_FOLDS = 10
 ECPE_FOLD_FILE = "gui2016_ecpe_nustm/fold{index}_test.txt"
@@ -83,6 +84,9 @@ def make_split(
     scheme's train/valid/test proportions. ``data_dir`` locates the split files (see ``resolve_data_dir``).
     """
     by_id = _index_documents(documents)
+    if scheme == "all_test":
+        parts = {"train": [], "valid": [], "test": [doc.id for doc in documents]}
+        return Split("all_test", parts, ("all_test: every document in test, in corpus order (nothing to train on)",))
     if scheme == "random":
         return _random_split(documents, seed=seed, ratios=ratios)
     if scheme == "ecpe10":

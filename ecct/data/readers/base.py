@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ class RecordSink:
         if not self.lenient:
             raise error
         self.skipped.add(error)
+
+    def note(self, notes: Counter[str]) -> None:
+        """Count what a good record kept but could not represent (see ``SkipReport.notes``)."""
+        for what, n in notes.items():
+            self.skipped.note(what, n)
 
     def claim_id(self, record_id: str, location: str) -> None:
         """Reject a second record with an id already seen (the first one wins)."""

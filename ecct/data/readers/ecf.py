@@ -7,10 +7,16 @@ utterances as ``Speaker: text`` lines joined by ``\\n``. ECF has no emotion-word
 the whole emotion utterance (after ``Speaker: ``); the cause span is the verbatim cause text, searched inside
 the cause utterance only (its first occurrence there). ``joy`` becomes happiness; neutral utterances have no
 triplet. A file that is not valid JSON cannot be read even leniently (there are no good records to keep).
+
+Test-style files without labels (the SemEval evaluation-phase ``Subtask_1_test.json``) are read for prediction:
+a conversation without the ``emotion-cause_pairs`` key becomes a Document without triplets, its utterances
+may lack ``emotion``, and it is counted in the skip report's notes (``data=ecf_test`` reads such a file with
+every conversation in the test part).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +34,31 @@ CATEGORY_OF_LABEL = {
 }
 NEUTRAL = "neutral"
 SOURCE = "ecf2"
+UNLABELLED = "conversation without 'emotion-cause_pairs' (unlabelled, read for prediction): no triplet"
 
 
-def join_utterances(sink: RecordSink, utterances: Any, location: str) -> tuple[str, dict[int, dict[str, Any]]]:
-    """The conversation text and, per utterance id, its speaker, emotion and [start, end) of its text."""
+def join_utterances(
+    sink: RecordSink, utterances: Any, location: str, labelled: bool = True
+) -> tuple[str, dict[int, dict[str, Any]]]:
+    """The conversation text and, per utterance id, its speaker, emotion and [start, end) of its text.
+
+    Unlabelled utterances (``labelled=False``) may lack ``emotion`` (it is then None).
+    """
     if not isinstance(utterances, list):
         raise sink.error(location, "'conversation' is not a list of utterances", "malformed record")
     lines: list[str] = []
     by_id: dict[int, dict[str, Any]] = {}
     position = 0
     for utterance in utterances:
-        fields = ("utterance_ID", "text", "speaker", "emotion")
+        fields = ("utterance_ID", "text", "speaker", "emotion")[: 4 if labelled else 3]
         if not isinstance(utterance, dict) or any(key not in utterance for key in fields):
             raise sink.error(location, f"an utterance lacks one of {fields}: {utterance!r:.80}", "malformed record")
-        utterance_id, text, speaker, label = (utterance[key] for key in fields)
+        utterance_id, text, speaker, label = (
+            utterance.get(key) for key in ("utterance_ID", "text", "speaker", "emotion")
+        )
         if not isinstance(utterance_id, int) or utterance_id in by_id:
             raise sink.error(location, f"utterance_ID {utterance_id!r} is not a new integer", "malformed record")
-        if label != NEUTRAL and label not in CATEGORY_OF_LABEL:
+        if label is not None and label != NEUTRAL and label not in CATEGORY_OF_LABEL:
             raise sink.error(location, f"utterance {utterance_id}: unknown emotion {label!r}", "unknown category")
         start = position + len(f"{speaker}: ")
         by_id[utterance_id] = {"id": utterance_id, "speaker": str(speaker), "emotion": label}
@@ -84,15 +98,18 @@ def parse_pair(
 
 
 def parse_conversation(sink: RecordSink, record: Any, location: str) -> Document:
-    keys = ("conversation_ID", "conversation", "emotion-cause_pairs")
+    keys = ("conversation_ID", "conversation")
     if not isinstance(record, dict) or any(key not in record for key in keys):
-        raise sink.error(location, f"a conversation needs the keys {keys}", "malformed record")
+        raise sink.error(
+            location, f"a conversation needs the keys {keys} (and 'emotion-cause_pairs')", "malformed record"
+        )
     conversation_id = str(record["conversation_ID"])
     location = f"{location} (conversation_ID {conversation_id})"
-    text, utterances = join_utterances(sink, record["conversation"], location)
+    labelled = "emotion-cause_pairs" in record
+    text, utterances = join_utterances(sink, record["conversation"], location, labelled)
     if not any(text[u["start"] : u["end"]].strip() for u in utterances.values()):
         raise sink.error(location, "empty text (no utterance has text)", "empty text")
-    pairs = record["emotion-cause_pairs"]
+    pairs = record.get("emotion-cause_pairs", [])
     if not isinstance(pairs, list):
         raise sink.error(location, "'emotion-cause_pairs' is not a list", "malformed record")
     parsed = [parse_pair(sink, pair, text, utterances, location) for pair in pairs]
@@ -100,6 +117,8 @@ def parse_conversation(sink: RecordSink, record: Any, location: str) -> Document
     document = Document(conversation_id, text, language="en", source=SOURCE, triplets=[t for t, _ in parsed], meta=meta)
     document = sink.checked(document, location)
     sink.claim_id(conversation_id, location)
+    if not labelled:
+        sink.note(Counter({UNLABELLED: 1}))
     return document
 
 
