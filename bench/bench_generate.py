@@ -3,7 +3,7 @@
     python bench/bench_generate.py [--run RUN_DIR] [--docs demo|gui2016] [--n 30] [--max-new-tokens 96]
                                    [--batch-size 8] [--out bench/results.json]
 
-Runs ``ecct.generate.generate`` on the same model and documents in four ways:
+Runs ``ecct.decoding.generate.generate`` on the same model and documents in four ways:
 
 - ``per_document``: batch size 1, no prefix cache (plain per-document generation, the reference);
 - ``batched``: batches of ``--batch-size`` sorted by length, left padded;
@@ -31,11 +31,12 @@ import torch
 from omegaconf import OmegaConf
 
 from ecct.data.corpus import load_corpus
-from ecct.generate import GenerationSettings, generate
+from ecct.decoding.generate import GenerationSettings, generate
+from ecct.inference.loading import load_for_inference
 from ecct.metrics import compute_metrics
-from ecct.parsing import parse_output
-from ecct.predict import load_for_inference, locate_run
+from ecct.output.parsing import parse_output
 from ecct.prompts import PromptConfig, build_messages
+from ecct.runs.locate import locate_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {

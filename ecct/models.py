@@ -146,6 +146,21 @@ def build_tiny_model(hidden_size: int = 64, num_layers: int = 2) -> Path:
     return atomic_model_folder(cache_dir() / "models" / f"tiny-random-llama-h{hidden_size}-l{num_layers}", build)
 
 
+def looks_like_local_path(name: str) -> bool:
+    """Hub ids look like ``org/name``: anything path-like (``./x``, ``/x``, ``~/x``, ``a/b/c``) is a local folder."""
+    return str(name).startswith((".", "/", "~")) or str(name).count("/") > 1
+
+
+def hub_id_or_folder(name: str, key: str) -> str:
+    """An existing local folder, or a hub id; a missing local-looking path is a typo, not a download."""
+    expanded = Path(str(name)).expanduser()
+    if expanded.exists():
+        return str(expanded)
+    if looks_like_local_path(name):
+        raise ModelConfigError(f"{key}={name!r} looks like a local path, but it does not exist")
+    return str(name)
+
+
 def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
     """The folder or hub id to load ``model_cfg`` from, converting or building it first when needed."""
     source = model_cfg.get("source", "hub")
@@ -162,13 +177,7 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
         name = model_cfg.get("name_or_path")
         if not name:
             raise ModelConfigError("model.name_or_path is empty: give a hub id (org/name) or a local model folder")
-        expanded = Path(name).expanduser()
-        if expanded.exists():
-            return str(expanded)
-        # Hub ids look like "org/name"; anything path-like that is missing is a typo, not a download.
-        if str(name).startswith((".", "/", "~")) or str(name).count("/") > 1:
-            raise ModelConfigError(f"model.name_or_path={name!r} looks like a local path, but it does not exist")
-        return str(name)
+        return hub_id_or_folder(name, "model.name_or_path")
     raise ModelConfigError(f"model.source={source!r} is unknown; expected one of {SOURCES}")
 
 

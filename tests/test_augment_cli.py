@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from ecct.augment.filters import REASONS
@@ -20,14 +16,9 @@ CONF = REPO_ROOT / "conf"
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF / "augment").glob("*.yaml")))
-def test_every_augment_config_composes_into_valid_settings(name: str) -> None:
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[f"augment={name}", "augment.generator.model=served-model"]
-            if name == "openai"
-            else [f"augment={name}"],
-        )
+def test_every_augment_config_composes_into_valid_settings(name: str, compose_config) -> None:
+    served = ["augment.generator.model=served-model"] if name == "openai" else []
+    cfg = compose_config(f"augment={name}", *served)
     OmegaConf.resolve(cfg)
     settings = AugmentSettings.from_config(cfg.augment)
     assert settings.name == name
@@ -40,14 +31,11 @@ def test_every_augment_config_composes_into_valid_settings(name: str) -> None:
 
 
 @pytest.mark.slow  # a subprocess that imports the training stack: ~20 s on an idle 2-core machine, minutes when shared
-def test_cli_reports_yield_and_writes_its_outputs(tmp_path: Path) -> None:
+def test_cli_reports_yield_and_writes_its_outputs(tmp_path: Path, run_module) -> None:
     run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ecct.augment",
+    result = run_module(
+        "ecct.augment",
+        *[
             "data=demo",
             "augment=local",
             "augment.max_sources=3",
@@ -57,12 +45,7 @@ def test_cli_reports_yield_and_writes_its_outputs(tmp_path: Path) -> None:
             f"augment.cache_dir={tmp_path / 'cache'}",
             f"hydra.run.dir={run_dir}",
         ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "generated 3 (3 in this run" in result.stdout and "yield" in result.stdout

@@ -12,15 +12,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from ecct.augment.generators import (
-    GenerationError,
-    GenerationRequest,
-    LocalGenerator,
-    OpenAIChatGenerator,
-    SamplingConfig,
-    build_generator,
-    generator_id,
-)
+from ecct.augment.generation import GenerationError, GenerationRequest, SamplingConfig, build_generator, generator_id
+from ecct.augment.local_generator import LocalGenerator
+from ecct.augment.openai_generator import OpenAIChatGenerator
 from ecct.data.paths import REPO_ROOT
 
 TINY = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml"))

@@ -11,17 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from ecct.augment.generators import (
+from ecct.augment.generation import (
     MARKER_CONSTRAINT_VERSION,
     GenerationError,
     GenerationRequest,
-    LocalGenerator,
-    OpenAIChatGenerator,
     SamplingConfig,
     build_generator,
 )
+from ecct.augment.local_generator import LocalGenerator
 from ecct.augment.marker_constraint import MarkerLogitsProcessor, marker_vocabulary
 from ecct.augment.marking import CAUSE, DEFAULT_MARKERS, EMOTION, Marker, MarkerFormat, strip_markers
+from ecct.augment.openai_generator import OpenAIChatGenerator
 from ecct.data.paths import REPO_ROOT
 from ecct.models import load_tokenizer, resolve_model_path
 

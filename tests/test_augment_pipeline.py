@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from ecct.augment.generators import GenerationRequest, GenerationStats, derived_seed
+from ecct.augment.generation import GenerationRequest, GenerationStats, derived_seed
 from ecct.augment.marking import DEFAULT_MARKERS
 from ecct.augment.pipeline import Augmenter, AugmentSettings, augment_training_set
 from ecct.data.corpus import load_corpus

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import ecct.baseline.__main__  # noqa: F401  (registers the resolver that points hydra.searchpath at conf/)
@@ -19,14 +15,9 @@ CONF = REPO_ROOT / "conf" / "baseline"
 ENCODERS = sorted(p.stem for p in (CONF / "encoder").glob("*.yaml"))
 
 
-def compose_config(*overrides: str):  # type: ignore[no-untyped-def]
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
 @pytest.mark.parametrize("encoder", ENCODERS)
-def test_every_encoder_config_composes_with_the_shared_data_and_logger_groups(encoder: str) -> None:
-    cfg = compose_config(f"encoder={encoder}", "data=gui2016", "logger=none")
+def test_every_encoder_config_composes_with_the_shared_data_and_logger_groups(encoder: str, compose_config) -> None:
+    cfg = compose_config(f"encoder={encoder}", "data=gui2016", "logger=none", conf_dir=CONF)
     assert cfg.encoder.name == encoder
     assert cfg.data.name == "gui2016" and cfg.data.split.scheme == "split20"  # conf/data, not a copy
     assert cfg.logger.enabled is False
@@ -43,22 +34,9 @@ TINY = [
 ]
 
 
-def _run(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "ecct.baseline", *TINY, f"hydra.run.dir={run_dir}", *overrides],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-
-
-def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: Path) -> None:
+def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: Path, run_module) -> None:
     run = tmp_path / "run"
-    result = _run(run)
+    result = run_module("ecct.baseline", *TINY, f"hydra.run.dir={run}")
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("config.yaml", "versions.json", "metrics.json", "predictions.jsonl", "train_log.jsonl"):
         assert (run / name).exists(), name
@@ -88,7 +66,7 @@ def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: 
     assert resolved.encoder.source == "tiny" and resolved.data.name == "demo"
 
     # The same command again: both stages are loaded, not retrained, and the numbers are the same.
-    again = _run(run)
+    again = run_module("ecct.baseline", *TINY, f"hydra.run.dir={run}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert (again.stdout + again.stderr).count("model already trained") == 2  # Hydra logs to stdout
     repeated = json.loads((run / "metrics.json").read_text())

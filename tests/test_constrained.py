@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from ecct.constrained import DocumentGrammar, VerbatimLogitsProcessor, _token_table
 from ecct.data.model import CATEGORIES
-from ecct.formats import CATEGORY_DISPLAY
-from ecct.generate import GenerationSettings, generate
+from ecct.decoding.constrained import DocumentGrammar, VerbatimLogitsProcessor, _token_table
+from ecct.decoding.generate import GenerationSettings, generate
 from ecct.models import load_tokenizer, resolve_model_path
-from ecct.parsing import parse_output
+from ecct.output.formats import CATEGORY_DISPLAY
+from ecct.output.parsing import parse_output
 
 TINY = OmegaConf.create({"source": "tiny", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"})
 ALPHABET = "abcdefghij XYZ,.!?'\"，。、高兴害怕愤怒的了孩子们看到()（）[]\n\t-:;0123456789"

@@ -9,9 +9,10 @@ import pytest
 
 from ecct.data.errors import DataError
 from ecct.data.model import Document, Triplet, find_span
-from ecct.evaluate import load_predictions, main
-from ecct.formats import as_text_triplets, serialize
 from ecct.metrics import Prediction, compute_metrics
+from ecct.output.formats import as_text_triplets, serialize
+from ecct.output.records import load_predictions
+from ecct.score import main
 
 EN_TEXT = "I was afraid of spending the night alone . She was happy because the exam went well ."
 ZH_TEXT = "他因为丢了钱包而很难过，后来找到了又很高兴。"

@@ -22,9 +22,9 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from ecct.data.paths import REPO_ROOT
-from ecct.merge import MergeError, is_quantized, merge_adapter, merge_run
+from ecct.inference.merging import MergeError, is_quantized, merge_adapter, merge_run
 from ecct.models import load_model
-from ecct.predict import locate_run
+from ecct.runs.locate import locate_run
 
 TINY = OmegaConf.to_container(OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml"))
 PROMPT = {"name": "desc", "components": ["description", "format"], "language": "en"}

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecct.data.model import CATEGORIES, Document, Triplet, find_span
-from ecct.formats import as_text_triplets
 from ecct.metrics import (
     GOLD_BUCKETS,
     PRED_BUCKETS,
@@ -26,7 +25,8 @@ from ecct.metrics import (
 )
 from ecct.metrics.assignment import max_weight_assignment
 from ecct.metrics.text import lcs_length
-from ecct.parsing import parse_output
+from ecct.output.formats import as_text_triplets
+from ecct.output.parsing import parse_output
 
 
 def make_doc(doc_id: str, text: str, language: str, triplets: list[tuple[str, str, str]]) -> Document:

@@ -1,4 +1,4 @@
-"""ecct.parsing: every recovery and violation by hand, then random and adversarial text (hypothesis)."""
+"""ecct.output.parsing: every recovery and violation by hand, then random and adversarial text (hypothesis)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ecct.data.model import CATEGORIES
-from ecct.formats import CATEGORY_DISPLAY, FORMATS, serialize
-from ecct.parsing import VIOLATION_KINDS, ParseResult, PredictedTriplet, Violation, parse_output
+from ecct.output.formats import CATEGORY_DISPLAY, FORMATS, serialize
+from ecct.output.parsing import VIOLATION_KINDS, ParseResult, PredictedTriplet, Violation, parse_output
 
 DOC = "As soon as it gets dark, I am afraid of spending the night alone, really."
 AFRAID = ("afraid", "spending the night alone", "fear")

@@ -8,8 +8,8 @@ import pytest
 
 from ecct.data.model import Document
 from ecct.data.readers import read_ecf, read_gui2016_csv
-from ecct.formats import FORMATS, as_text_triplets, serialize
-from ecct.parsing import parse_output
+from ecct.output.formats import FORMATS, as_text_triplets, serialize
+from ecct.output.parsing import parse_output
 
 CORPORA = {
     "gui2016": (read_gui2016_csv, "gui2016_ece_rthn/datacsv_2105.csv"),

@@ -18,22 +18,16 @@ from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig
 from ecct.data.errors import DataError
 from ecct.data.paths import REPO_ROOT
 from ecct.data.readers import read_jsonl
-from ecct.generate import GenerationSettings, generate, render_prompts
+from ecct.decoding.generate import GenerationSettings, generate, render_prompts
+from ecct.decoding.prefix_cache import PrefixCache, common_prefix_length, unsupported_reason
+from ecct.inference.inputs import PredictError, read_inputs
+from ecct.inference.pipeline import predict
+from ecct.inference.vllm_backend import choose_backend, vllm_engine_args, vllm_lora_rank, vllm_sampling_args
 from ecct.models import load_tokenizer, resolve_model_path
-from ecct.parsing import parse_output
-from ecct.predict import (
-    PredictError,
-    choose_backend,
-    locate_run,
-    predict,
-    quote_free_text,
-    read_inputs,
-    vllm_engine_args,
-    vllm_lora_rank,
-    vllm_sampling_args,
-)
-from ecct.prefix_cache import PrefixCache, common_prefix_length, unsupported_reason
+from ecct.output.parsing import parse_output
+from ecct.predict import quote_free_text
 from ecct.prompts import PromptConfig, build_messages
+from ecct.runs.locate import RunFolderError, locate_run
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "ecct" / "data" / "demo" / "demo.jsonl"
@@ -182,7 +176,7 @@ def test_locate_run_accepts_the_run_or_its_adapter(tmp_path, tokenizer):
         run = locate_run(path)
         assert run.adapter_dir == run_dir / "adapter" and run.model_dir is None and run.lora_rank == 4
     (tmp_path / "empty").mkdir()
-    with pytest.raises(PredictError, match=r"no config\.yaml"):
+    with pytest.raises(RunFolderError, match=r"no config\.yaml"):
         locate_run(tmp_path / "empty")
 
 
@@ -197,10 +191,10 @@ def test_vllm_arguments_come_from_the_adapter(tmp_path, tokenizer):
 
 
 def test_backend_choice(monkeypatch):
-    monkeypatch.setattr("ecct.predict.vllm_available", lambda: False)
+    monkeypatch.setattr("ecct.inference.vllm_backend.vllm_available", lambda: False)
     assert choose_backend("auto", constrained=False) == "transformers"
     assert choose_backend("vllm", constrained=False) == "vllm"
-    monkeypatch.setattr("ecct.predict.vllm_available", lambda: True)
+    monkeypatch.setattr("ecct.inference.vllm_backend.vllm_available", lambda: True)
     assert choose_backend("auto", constrained=True) == "transformers"
     with pytest.raises(PredictError, match="transformers backend only"):
         choose_backend("vllm", constrained=True)

@@ -2,7 +2,7 @@
 
 The rendered training example of every option x prompt language is compared with a
 snapshot in ``tests/snapshots/prompt_<option>_<language>.txt``. After an intended
-wording change, bump ``version`` in ``conf/prompt/*.yaml`` and ``PromptConfig``, then
+wording change, bump ``version`` in ``conf/prompt/_base.yaml`` and ``PromptConfig``, then
 rewrite the snapshots and review the diff:
 
     ECCT_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_prompts.py -q
@@ -19,7 +19,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from ecct.data.model import Document, Triplet, find_span
-from ecct.formats import FORMATS, serialize
+from ecct.output.formats import FORMATS, serialize
 from ecct.prompts import (
     COMPONENTS,
     OPTIONS,
@@ -78,13 +78,13 @@ def body_lines(component_text: str) -> list[str]:
 
 
 def test_prompt_group_holds_exactly_the_four_options():
-    assert {p.stem for p in PROMPT_CONF.glob("*.yaml")} == set(EXPECTED_COMPONENTS)
+    assert {p.stem for p in PROMPT_CONF.glob("*.yaml") if not p.stem.startswith("_")} == set(EXPECTED_COMPONENTS)
     assert {name: set(components) for name, components in OPTIONS.items()} == EXPECTED_COMPONENTS
 
 
 @pytest.mark.parametrize("option", sorted(EXPECTED_COMPONENTS))
-def test_prompt_yaml_is_accepted(option):
-    cfg = OmegaConf.load(PROMPT_CONF / f"{option}.yaml")
+def test_prompt_yaml_is_accepted(option, compose_config):
+    cfg = compose_config(f"prompt={option}").prompt  # the option extends conf/prompt/_base.yaml
     assert set(cfg.keys()) == {"name", "components", "language", "output_format", "version", "system_in_user"}
     prompt = PromptConfig.from_config(cfg)
     assert prompt.name == option
@@ -94,9 +94,9 @@ def test_prompt_yaml_is_accepted(option):
     assert defaults == ("en", "lines", "v1", False)
 
 
-def test_command_line_overrides_reach_the_prompt():
+def test_command_line_overrides_reach_the_prompt(compose_config):
     cfg = OmegaConf.merge(
-        OmegaConf.load(PROMPT_CONF / "desc_rules.yaml"),
+        compose_config("prompt=desc_rules").prompt,
         OmegaConf.from_dotlist(["language=zh", "output_format=json"]),
     )
     prompt = PromptConfig.from_config(cfg)

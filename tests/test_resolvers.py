@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecct.resolvers import MAX_DIRNAME_BYTES, short_dirname
+from ecct.runs.resolvers import MAX_DIRNAME_BYTES, short_dirname
 
 
 def test_short_override_lists_keep_their_name() -> None:

@@ -12,11 +12,11 @@ from trl import SFTConfig, SFTTrainer
 
 from ecct.data.paths import REPO_ROOT
 from ecct.data.readers import read_jsonl
-from ecct.experiment import lora_config
-from ecct.generate import GenerationSettings, generate
+from ecct.decoding.generate import GenerationSettings, generate
 from ecct.models import load_model, load_tokenizer, resolve_model_path
 from ecct.prompts import PromptConfig, build_example
-from ecct.sft_data import MaxLengthError, build_sft_dataset, example_length
+from ecct.training.datasets import MaxLengthError, build_sft_dataset, example_length
+from ecct.training.run import lora_config
 
 DEMO = Path(__file__).resolve().parents[1] / "ecct" / "data" / "demo" / "demo.jsonl"
 TINY = OmegaConf.load(REPO_ROOT / "conf" / "model" / "tiny.yaml")  # the tests' model is the config's

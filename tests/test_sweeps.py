@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from ecct.data.paths import REPO_ROOT
@@ -22,37 +18,26 @@ SWEEPS = sorted(p.stem for p in (REPO_ROOT / "experiments" / "sweep").glob("*.ya
 
 
 @pytest.mark.parametrize("sweep", SWEEPS)
-def test_every_sweep_composes_as_a_multirun(sweep: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_sweep_composes_as_a_multirun(sweep: str, monkeypatch: pytest.MonkeyPatch, compose_config) -> None:
     monkeypatch.chdir(REPO_ROOT)  # experiments/ is on the search path relative to the repository root
-    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"+sweep={sweep}"], return_hydra_config=True)
+    cfg = compose_config(f"+sweep={sweep}", hydra=True)
     assert cfg.hydra.mode.name == "MULTIRUN"
     assert cfg.sweep_name == sweep
     assert cfg.hydra.sweeper.params, "a sweep must name its factor levels"
 
 
-def test_slurm_launcher_config_composes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_launcher_config_composes(monkeypatch: pytest.MonkeyPatch, compose_config) -> None:
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="hydra-submitit-launcher (extra 'slurm')")
     monkeypatch.chdir(REPO_ROOT)
-    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["+sweep=smoke", "+slurm=submitit"], return_hydra_config=True)
+    cfg = compose_config("+sweep=smoke", "+slurm=submitit", hydra=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
 
 
 @pytest.fixture(scope="module")
-def smoke_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def smoke_sweep(tmp_path_factory: pytest.TempPathFactory, run_module) -> Path:
     """Runs `python -m ecct.train +sweep=smoke` (prompt=desc,full x seed=1,2) once for the module."""
     sweep_dir = tmp_path_factory.mktemp("sweep")
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [sys.executable, "-m", "ecct.train", "+sweep=smoke", "logger=wandb", f"hydra.sweep.dir={sweep_dir}"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = run_module("ecct.train", "+sweep=smoke", "logger=wandb", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep_dir
 

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from ecct.data.paths import REPO_ROOT
 
@@ -20,13 +19,8 @@ CONF = REPO_ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
-def compose_config(*overrides: str) -> DictConfig:
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_config_composes(experiment: str) -> None:
+def test_every_experiment_config_composes(experiment: str, compose_config) -> None:
     cfg = compose_config(f"+experiment={experiment}")
     OmegaConf.resolve(cfg)  # every interpolation resolves
     assert cfg.experiment_name == experiment
@@ -34,33 +28,20 @@ def test_every_experiment_config_composes(experiment: str) -> None:
 
 
 @pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
-def test_every_model_config_composes_with_lora_and_qlora(model: str) -> None:
+def test_every_model_config_composes_with_lora_and_qlora(model: str, compose_config) -> None:
     for peft in ("lora", "qlora"):
         cfg = compose_config("+experiment=smoke", f"model={model}", f"peft={peft}")
         OmegaConf.resolve(cfg)
         assert cfg.peft.target_modules == cfg.model.lora_target_modules
 
 
-def test_experiment_is_not_in_the_defaults_list() -> None:
+def test_experiment_is_not_in_the_defaults_list(compose_config) -> None:
     cfg = compose_config()
     assert cfg.experiment_name == "default"
 
 
-def _run_cli(run_dir: Path, *overrides: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "ecct.train", "+experiment=smoke", f"hydra.run.dir={run_dir}", *overrides],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def test_smoke_run_writes_every_artifact(tmp_path: Path) -> None:
-    result = _run_cli(tmp_path / "run")
+def test_smoke_run_writes_every_artifact(tmp_path: Path, run_module) -> None:
+    result = run_module("ecct.train", "+experiment=smoke", f"hydra.run.dir={tmp_path / 'run'}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
     for name in (
@@ -83,7 +64,7 @@ def test_smoke_run_writes_every_artifact(tmp_path: Path) -> None:
     assert resolved.model.source == "tiny" and resolved.trainer.max_steps == 2
 
 
-def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Path) -> None:
+def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Path, run_module) -> None:
     run = tmp_path / "run"
     overrides = [
         "logger=wandb",
@@ -113,7 +94,7 @@ def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Pat
     assert interrupted_at < 40, "the run finished before it could be interrupted"
     run_id = (run / "wandb_run_id.txt").read_text()
 
-    result = _run_cli(run, *overrides[:-1])
+    result = run_module("ecct.train", "+experiment=smoke", f"hydra.run.dir={run}", *overrides[:-1], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming from {run / 'checkpoints'}" in result.stdout + result.stderr  # Hydra logs to stdout
     assert (run / "wandb_run_id.txt").read_text() == run_id

@@ -1,6 +1,6 @@
 """``python -m ecct.augment data=gui2016 augment=local augment.max_sources=300``: fill the augmentation cache.
 
-Uses the same config tree as ``ecct.train`` and the same training part (``ecct.experiment.dev_and_train``), so a
+Uses the same config tree as ``ecct.train`` and the same training part (``ecct.runs.parts.dev_and_train``), so a
 later training run with the same data/augment settings finds every sample in the cache. Generates
 ``num_samples`` per selected source (more rounds only if ``augment.ratio`` asks for more than that yields), then
 writes to the Hydra run dir: ``augment_report.json`` (the yield report), ``candidates.jsonl`` (every generation
@@ -17,19 +17,21 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from ecct import resolvers
+from ecct import CONF_DIR
+from ecct.runs import resolvers
 
 log = logging.getLogger("ecct.augment")
 
 resolvers.register()  # conf/config.yaml's sweep subdir uses ${ecct_subdir:...}
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     from ecct.augment.pipeline import Augmenter, AugmentSettings, format_report
     from ecct.data.corpus import load_corpus
     from ecct.data.readers import write_jsonl
-    from ecct.experiment import dev_and_train
+    from ecct.jsonl import write_jsonl as write_records
+    from ecct.runs.parts import dev_and_train
 
     settings = AugmentSettings.from_config(cfg.augment)
     if not settings.generator:
@@ -53,11 +55,12 @@ def main(cfg: DictConfig) -> None:
     added = pool.accepted[:requested]
     report = augmenter.report(pool, requested, len(added))
     (run_dir / "augment_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    with (run_dir / "candidates.jsonl").open("w", encoding="utf-8") as handle:
-        for c in pool.candidates:
-            record = {"source_id": c.source_id, "sample": c.sample, "verdict": c.reason or "accepted"}
-            record |= {"detail": c.detail, "output": c.output}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    candidates = (
+        {"source_id": c.source_id, "sample": c.sample, "verdict": c.reason or "accepted", "detail": c.detail}
+        | {"output": c.output}
+        for c in pool.candidates
+    )
+    write_records(candidates, run_dir / "candidates.jsonl")
     write_jsonl(added, run_dir / "augmented.jsonl")
     print(format_report(report))
     print(f"outputs in {run_dir}")

@@ -33,7 +33,7 @@ import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 from ecct.augment.marking import MarkerFormat
-from ecct.constrained import ConstraintError, token_bytes
+from ecct.decoding.constrained import ConstraintError, token_bytes
 
 MAX_TOKEN_BYTES = 64  # longer tokens are never needed to continue a marker
 

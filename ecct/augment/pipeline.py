@@ -14,6 +14,7 @@ missing is reported (``augment/shortfall``) and logged as a warning.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections import Counter
@@ -22,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from ecct.augment.cache import CachedSample, GenerationCache, text_sha
 from ecct.augment.filters import REASONS, FilterConfig, NearDuplicateIndex, Rejected, check_candidate
-from ecct.augment.generators import (
+from ecct.augment.generation import (
     GenerationRequest,
     GenerationStats,
     Generator,
@@ -39,28 +38,9 @@ from ecct.augment.prompts import build_augment_messages, echo_fragments, prompt_
 from ecct.data.errors import DataError
 from ecct.data.model import LANGUAGES as LANGS
 from ecct.data.model import Document
+from ecct.settings import load_settings
 
 log = logging.getLogger(__name__)
-
-SETTING_KEYS = frozenset(
-    {
-        "name",
-        "ratio",
-        "seed",
-        "max_sources",
-        "num_samples",
-        "max_rounds",
-        "chunk_size",
-        "cache_dir",
-        "prompt_language",
-        "example",
-        "marker",
-        "sampling",
-        "filters",
-        "generator",
-        "generate",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -81,7 +61,7 @@ class AugmentSettings:
     marker: MarkerFormat = field(default_factory=MarkerFormat)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
-    generator: Mapping[str, Any] = field(default_factory=dict)
+    generator: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ratio < 0:
@@ -95,30 +75,9 @@ class AugmentSettings:
 
     @classmethod
     def from_config(cls, cfg: Any) -> AugmentSettings:
-        raw: dict[str, Any] = (
-            OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg or {})
-        )  # type: ignore[assignment]
-        unknown = set(raw) - SETTING_KEYS
-        if unknown:
-            raise ValueError(f"augment config: unknown key(s) {sorted(unknown)}; known keys: {sorted(SETTING_KEYS)}")
-        seed = int(raw.get("seed", 42))
-        return cls(
-            name=str(raw.get("name", "none")),
-            ratio=float(raw.get("ratio", 0.0)),
-            seed=seed,
-            max_sources=raw.get("max_sources"),
-            num_samples=int(raw.get("num_samples", 1)),
-            max_rounds=int(raw.get("max_rounds", 3)),
-            chunk_size=int(raw.get("chunk_size", 64)),
-            cache_dir=raw.get("cache_dir"),
-            prompt_language=raw.get("prompt_language"),
-            example=bool(raw.get("example", True)),
-            marker=MarkerFormat.from_config(raw.get("marker")),
-            sampling=SamplingConfig.from_config(raw.get("sampling"), seed),
-            filters=FilterConfig.from_config(raw.get("filters")),
-            generator=dict(raw.get("generator") or {}),
-            generate=bool(raw.get("generate", True)),
-        )
+        """The ``augment`` group checked against this schema; sampling is seeded with ``augment.seed``."""
+        settings = load_settings(cls, cfg, "augment")
+        return dataclasses.replace(settings, sampling=dataclasses.replace(settings.sampling, seed=settings.seed))
 
     @property
     def cache_root(self) -> Path:

@@ -14,13 +14,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ecct.data.paths import REPO_ROOT
-from ecct.train import run_job
+from ecct import CONF_DIR
+from ecct.runs.job import run_job
 
 log = logging.getLogger(__name__)
 
 # hydra.searchpath in conf/baseline/config.yaml points here, so conf/data and conf/logger are shared with ecct.train.
-OmegaConf.register_new_resolver("ecct_conf_dir", lambda: str(REPO_ROOT / "conf"), replace=True)
+OmegaConf.register_new_resolver("ecct_conf_dir", lambda: str(CONF_DIR), replace=True)
 
 
 def _split_label(cfg: DictConfig) -> str:
@@ -49,7 +49,7 @@ def baseline_tags(cfg: DictConfig, choices: Mapping[str, str]) -> list[str]:
     return tags + list(cfg.logger.get("tags") or [])
 
 
-@hydra.main(version_base="1.3", config_path="../../conf/baseline", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR / "baseline"), config_name="config")
 def main(cfg: DictConfig) -> float:
     from ecct.baseline.pipeline import run  # heavy imports after Hydra has parsed the command line
 

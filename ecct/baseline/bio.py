@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from ecct.data.model import Document, Span
 
 EMOTION, CAUSE = "EMO", "CAU"
-KINDS = (EMOTION, CAUSE)
 LABELS: tuple[str, ...] = ("O", f"B-{EMOTION}", f"I-{EMOTION}", f"B-{CAUSE}", f"I-{CAUSE}")
 LABEL_ID = {label: i for i, label in enumerate(LABELS)}
 IGNORE = -100

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from ecct.models import ModelConfigError, atomic_model_folder, cache_dir, package_dir
+from ecct.models import ModelConfigError, atomic_model_folder, cache_dir, hub_id_or_folder, package_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,6 @@ LAYER_TENSORS = {
     "fi": "intermediate.dense",
     "fo": "output.dense",
     "oln": "output.LayerNorm",
-}
-EMBEDDING_TENSORS = {
-    "emb.word": "embeddings.word_embeddings",
-    "emb.pos": "embeddings.position_embeddings",
-    "emb.type": "embeddings.token_type_embeddings",
-    "emb.ln": "embeddings.LayerNorm",
 }
 SPECIAL_TOKENS = {
     "bos_token": "<s>",
@@ -300,12 +294,7 @@ def resolve_encoder_path(encoder_cfg: Mapping[str, Any]) -> str:
         name = encoder_cfg.get("name_or_path")
         if not name or name == "???":
             raise ModelConfigError("encoder.name_or_path is empty: give a hub id (e.g. bert-base-chinese) or a folder")
-        expanded = Path(str(name)).expanduser()
-        if expanded.exists():
-            return str(expanded)
-        if str(name).startswith((".", "/", "~")) or str(name).count("/") > 1:
-            raise ModelConfigError(f"encoder.name_or_path={name!r} looks like a local path, but it does not exist")
-        return str(name)
+        return hub_id_or_folder(name, "encoder.name_or_path")
     raise ModelConfigError(f"encoder.source={source!r} is unknown; expected one of {SOURCES}")
 
 

@@ -1,8 +1,8 @@
 """The two-step baseline, start to finish: corpus -> stage 1 (span tagger) -> stage 2 (pair classifier) -> test.
 
-Same corpus, split, metrics and on-disk outputs as ``ecct.experiment.run``: ``metrics.json`` (``test/``-prefixed
+Same corpus, split, metrics and on-disk outputs as ``ecct.training.run.run``: ``metrics.json`` (``test/``-prefixed
 keys from ``ecct.metrics.compute_metrics`` on the pipeline's text triplets), ``predictions.jsonl`` (the record
-format of ``ecct.evaluation``, ``output`` being the triplets in the lines format), ``train_log.jsonl`` (both
+format of ``ecct.inference.documents``, ``output`` being the triplets in the lines format), ``train_log.jsonl`` (both
 stages' trainer logs, each entry tagged with its stage) and the two models under ``stage1/model`` and
 ``stage2/model``. Errors of stage 1 propagate into stage 2; ``test/gold_spans/...`` scores stage 2 alone on the
 gold emotion x gold cause candidates, to show how much of the loss is stage 1's.
@@ -11,7 +11,6 @@ gold emotion x gold cause candidates, to show how much of the loss is stage 1's.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,11 +25,13 @@ from ecct.baseline.encoder import load_encoder_tokenizer, resolve_encoder_path
 from ecct.baseline.training import StageLogCallback, StageResult, train_or_load, training_arguments
 from ecct.data.corpus import load_corpus
 from ecct.data.model import Document, Span
-from ecct.evaluation import prediction_record, write_jsonl
-from ecct.experiment import dev_and_train, peak_memory_mb
-from ecct.formats import serialize
 from ecct.metrics import compute_metrics
-from ecct.parsing import ParseResult, PredictedTriplet
+from ecct.metrics.scoring import prf
+from ecct.output.formats import serialize
+from ecct.output.parsing import ParseResult, PredictedTriplet
+from ecct.output.records import prediction_record
+from ecct.runs.job import peak_memory_mb, publish_results
+from ecct.runs.parts import run_parts
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,8 @@ def span_scores(documents: Sequence[Document], predicted: Mapping[str, Sequence[
             gold = {s for s in document_spans(doc) if s.kind == kind}
             pred = {s for s in predicted.get(doc.id, []) if s.kind == kind}
             tp, n_pred, n_gold = tp + len(gold & pred), n_pred + len(pred), n_gold + len(gold)
-        p = tp / n_pred if n_pred else 0.0
-        r = tp / n_gold if n_gold else 0.0
-        scores |= {f"{name}/precision": p, f"{name}/recall": r, f"{name}/f1": 2 * p * r / (p + r) if p + r else 0.0}
+        p, r, f1 = prf(tp, n_pred, tp, n_gold)
+        scores |= {f"{name}/precision": p, f"{name}/recall": r, f"{name}/f1": f1}
     return scores
 
 
@@ -194,12 +194,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     """Train both stages, predict the test part; returns the metrics also written to metrics.json."""
     set_seed(cfg.seed)
     corpus = load_corpus(cfg.data, cfg.get("data_dir"))
-    train_docs, dev_docs = dev_and_train(corpus, cfg)
-    test_docs = corpus.part("test")
-    if cfg.eval.get("max_test_documents"):
-        test_docs = test_docs[: cfg.eval.max_test_documents]
-    if cfg.eval.get("max_dev_documents"):
-        dev_docs = dev_docs[: cfg.eval.max_dev_documents]
+    train_docs, dev_docs, test_docs = run_parts(corpus, cfg)
 
     model_path = resolve_encoder_path(cfg.encoder)
     tokenizer = load_encoder_tokenizer(model_path)
@@ -219,10 +214,8 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     oracle, _ = extract_triplets(second.model, tokenizer, test_docs, gold_spans, cfg, threshold)
 
     records = [prediction_record(doc, serialize(results[doc.id].text_triplets), results[doc.id]) for doc in test_docs]
-    write_jsonl(records, run_dir / "predictions.jsonl")
     log_entries = [{"stage": "stage1", **e} for e in first.log_history]
     log_entries += [{"stage": "stage2", **e} for e in second.log_history]
-    (run_dir / "train_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log_entries), encoding="utf-8")
 
     test_scores = compute_metrics(test_docs, results)
     oracle_scores = compute_metrics(test_docs, oracle)
@@ -248,12 +241,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         "data/n_test": len(test_docs),
         "data/skipped_records": corpus.skipped.total,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    if wandb_run is not None:
-        from ecct.tracking import log_predictions_table
-
-        wandb_run.summary.update(metrics)
-        log_predictions_table(wandb_run, records)
+    publish_results(run_dir, metrics, records, wandb_run, log_entries)
     log.info(
         "test triplet F1 %.4f (word-level %.4f); with gold spans %.4f; outputs in %s",
         test_scores["span/triplet/f1"],

@@ -37,6 +37,7 @@ from ecct.baseline.bio import (
 )
 from ecct.baseline.training import HeadLearningRateTrainer, freeze_lower
 from ecct.data.model import Document
+from ecct.metrics.scoring import prf
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,7 @@ def span_metrics(documents: Sequence[Document], windows: Sequence[Window], token
             gold = set(decode_labels(offsets, [int(g) for g in gold_labels], doc.text))
             pred = set(decode_labels(offsets, [int(p) for p in pred_labels], doc.text))
             tp, n_pred, n_gold = tp + len(gold & pred), n_pred + len(pred), n_gold + len(gold)
-        precision = tp / n_pred if n_pred else 0.0
-        recall = tp / n_gold if n_gold else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision, recall, f1 = prf(tp, n_pred, tp, n_gold)
         return {"span_precision": precision, "span_recall": recall, BEST_METRIC: f1}
 
     return compute

@@ -35,6 +35,7 @@ from transformers import (
 
 from ecct.baseline.training import HeadLearningRateTrainer, freeze_lower
 from ecct.data.model import CATEGORIES, Document, Span
+from ecct.metrics.scoring import prf
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,7 @@ def pair_scores(predicted: np.ndarray, gold: np.ndarray) -> tuple[float, float, 
     """Micro precision, recall and F1 over the pairs that have a relation (a right category counts as a hit)."""
     hits = int(((predicted == gold) & (gold != 0)).sum())
     n_pred, n_gold = int((predicted != 0).sum()), int((gold != 0).sum())
-    precision = hits / n_pred if n_pred else 0.0
-    recall = hits / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    return prf(hits, n_pred, hits, n_gold)
 
 
 def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:

@@ -10,9 +10,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
+from ecct import CONF_DIR
 from ecct.data.corpus import CorpusConfigError, load_corpus
 from ecct.data.errors import DataError
-from ecct.data.paths import REPO_ROOT, DataDirNotFound
+from ecct.data.paths import DataDirNotFound
 from ecct.data.splits import SplitError
 from ecct.data.stats import format_stats
 
@@ -37,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose("stats", overrides=args[1:])
         corpus = load_corpus(cfg.data, data_dir=cfg.get("data_dir"))
     except (HydraException, OmegaConfBaseException) as err:

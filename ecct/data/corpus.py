@@ -29,6 +29,7 @@ from ecct.data.model import LANGUAGES, Document
 from ecct.data.paths import HOW_TO_OBTAIN, DataDirNotFound, resolve_data_dir
 from ecct.data.readers.base import ReadResult
 from ecct.data.splits import ECPE_VALID_FRACTION, PARTS, Split, make_split
+from ecct.settings import flag
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def load_corpus(data_cfg: Any, data_dir: str | os.PathLike[str] | None = None) -
     split_args = _split_args(cfg.get("split") or {})
     max_documents = _check_max_documents(cfg.get("max_documents"))
 
-    result = reader(path, lenient=bool(cfg.get("lenient", False)))
+    result = reader(path, lenient=flag(cfg, "lenient", False, "data", CorpusConfigError))
     documents = result.documents
     if language is not None:
         _check_language(documents, language, str(path))

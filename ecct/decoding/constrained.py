@@ -1,7 +1,7 @@
 """Verbatim-constrained decoding: a logits processor under which the model can only write ``lines`` output whose
 spans are substrings of its document and whose categories are in the label set.
 
-The output grammar (``ecct.formats``, ``lines``)::
+The output grammar (``ecct.output.formats``, ``lines``)::
 
     output  := "None" | triplet ("\\n" triplet)*
     triplet := "(" span ", " span ", " Category ")"
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from ecct.formats import CATEGORY_DISPLAY, EMPTY_MARKER
+from ecct.output.formats import CATEGORY_DISPLAY, EMPTY_MARKER
 
 State = tuple
 """An NFA state: ("start", first) | ("none", k) | ("span", role, ends) | ("sep", role) | ("cat", prefix) |

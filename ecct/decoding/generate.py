@@ -2,24 +2,26 @@
 
 Prompts are sorted by length and batched so padding stays small. Outputs come back in the caller's order.
 
-- The instruction prefix all prompts share is encoded once (``ecct.prefix_cache``) and each batch starts from
+- The instruction prefix all prompts share is encoded once (``ecct.decoding.prefix_cache``) and each batch starts from
   a copy of its key/value cache; rows are then laid out ``[prefix][pads][suffix]``. Without it (or when the
   model cannot use it exactly) rows are left padded. Either way every row's generation starts right after its
   own prompt and sees exactly its own prompt's tokens at the same positions.
-- ``settings.constrained`` adds ``ecct.constrained.VerbatimLogitsProcessor``: spans can only be copied from the
+- ``settings.constrained`` adds ``ecct.decoding.constrained.VerbatimLogitsProcessor``: spans can only be copied from the
   row's document and categories only come from the label set (``lines`` format only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
-from ecct.prefix_cache import PrefixCache
+from ecct.decoding.prefix_cache import PrefixCache
+from ecct.settings import flag
 
 Messages = list[dict[str, str]]
 
@@ -30,13 +32,27 @@ class GenerationSettings:
     batch_size: int = 8
     progress: bool = True
     constrained: bool = False  # verbatim-constrained decoding (needs the documents; lines format)
-    prefix_cache: bool = True  # encode the shared instruction prefix once (exact; see ecct.prefix_cache)
+    prefix_cache: bool = True  # encode the shared instruction prefix once (exact; see ecct.decoding.prefix_cache)
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ValueError(f"eval.max_new_tokens: expected a positive integer, got {self.max_new_tokens!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"eval.batch_size: expected a positive integer, got {self.batch_size!r}")
+
+    @classmethod
+    def from_config(cls, eval_cfg: Mapping[str, Any] | None, **overrides: Any) -> GenerationSettings:
+        """From the ``eval`` group (other keys ignored); an override that is not None wins over it."""
+        values = {**dict(eval_cfg or {}), **{k: v for k, v in overrides.items() if v is not None}}
+        chosen: dict[str, Any] = {}
+        for field in fields(cls):
+            if values.get(field.name) is None:
+                continue
+            if isinstance(field.default, bool):
+                chosen[field.name] = flag(values, field.name, field.default, "eval")
+            else:
+                chosen[field.name] = values[field.name]
+        return cls(**chosen)
 
 
 def render_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Messages]) -> list[list[int]]:
@@ -105,7 +121,7 @@ def generate(
         return []
     if settings.constrained:
         documents = _check_constraint_inputs(prompts, documents, output_format)
-        from ecct.constrained import VerbatimLogitsProcessor  # only constrained runs pay for its tables
+        from ecct.decoding.constrained import VerbatimLogitsProcessor  # only constrained runs pay for its tables
     encoded = render_prompts(tokenizer, prompts)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(encoded)

@@ -1,6 +1,5 @@
-"""Merge a run's LoRA adapter into a 16/32-bit copy of its base and save a standalone model + tokenizer.
-
-    python -m ecct.merge adapter=<run dir> output=<folder> [dtype=bfloat16] [qlora_base=dequantized|original]
+"""Merge a run's LoRA adapter into a 16/32-bit copy of its base and save a standalone model + tokenizer
+(``python -m ecct.merge adapter=<run dir> output=<folder> [dtype=bfloat16] [qlora_base=dequantized|original]``).
 
 Never into 4-bit weights: merging into quantized weights re-quantizes the sum and loses the adapter's update,
 so ``merge_adapter`` refuses a quantized model. A QLoRA adapter (the run trained on a 4-bit base) is merged into
@@ -19,7 +18,6 @@ The output folder holds the model, the tokenizer (with the run's chat template a
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import PreTrainedModel
 
-from ecct.predict import PredictError, locate_run
+from ecct.runs.locate import locate_run
 
 log = logging.getLogger(__name__)
 
@@ -138,26 +136,3 @@ def merged_config(config: DictConfig, output: Path, dtype: str, adapter_dir: Pat
     merged.peft = {"method": "none", "load_in_4bit": False}
     merged.merged_from = {"adapter": str(adapter_dir.resolve()), "qlora_base": qlora_base}
     return merged
-
-
-def main() -> None:
-    import hydra
-
-    @hydra.main(version_base="1.3", config_path="../conf", config_name="merge")
-    def _main(cfg: DictConfig) -> None:
-        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        if cfg.get("adapter") is None or cfg.get("output") is None:
-            print("error: give adapter=<run dir> and output=<new folder>", file=sys.stderr)
-            sys.exit(2)
-        try:
-            out = merge_run(cfg.adapter, cfg.output, cfg.get("dtype"), cfg.qlora_base)
-        except (MergeError, PredictError, OSError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
-        print(f"merged model written to {out}", file=sys.stderr)
-
-    _main()
-
-
-if __name__ == "__main__":
-    main()

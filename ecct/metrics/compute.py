@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ecct.data.model import CATEGORIES, Document
-from ecct.formats import TextTriplet, as_text_triplets
 from ecct.metrics.scoring import UNITS, NormTriplet, SpanCounts, WordCredit, unit_items
 from ecct.metrics.taxonomy import GOLD_BUCKETS, PRED_BUCKETS, classify
 from ecct.metrics.text import normalize
-from ecct.parsing import VIOLATION_KINDS
+from ecct.output.formats import TextTriplet, as_text_triplets
+from ecct.output.violations import VIOLATION_KINDS
 
 # not_verbatim is no format breach: hallucinated spans are bucketed by checking the document text (a span the
 # parser recovered by stripping punctuation is reported not_verbatim too, yet is verbatim once recovered).
@@ -21,7 +21,7 @@ FORMAT_VIOLATION_KINDS: tuple[str, ...] = tuple(k for k in VIOLATION_KINDS if k 
 
 @runtime_checkable
 class PredictionLike(Protocol):
-    """What ``ecct.parsing.ParseResult`` offers: text triplets and the violations found while parsing."""
+    """What ``ecct.output.parsing.ParseResult`` offers: text triplets and the violations found while parsing."""
 
     @property
     def text_triplets(self) -> Sequence[TextTriplet]: ...

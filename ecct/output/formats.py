@@ -1,4 +1,4 @@
-"""The completion format the model learns to write (and ``ecct.parsing`` reads back).
+"""The completion format the model learns to write (and ``ecct.output.parsing`` reads back).
 
 Two formats share one contract: triplets in text order, categories written with a
 capital letter (``Fear``), spans copied verbatim.

@@ -3,17 +3,17 @@
 Every text is keyed by prompt language (``zh`` | ``en``), which is independent of the
 document's language. Categories are always written with their English names
 (``Fear``), whatever the prompt language, because that is what the model must output
-(see ``ecct.formats``).
+(see ``ecct.output.formats``).
 
 ``{empty}`` in a text stands for the empty answer of the configured output format
 (``None`` for ``lines``, ``[]`` for ``json``); ``ecct.prompts.compose`` fills it in and
-appends the format example, which it renders with ``ecct.formats.serialize`` so that
+appends the format example, which it renders with ``ecct.output.formats.serialize`` so that
 the instruction and the training targets cannot disagree.
 """
 
 from __future__ import annotations
 
-from ecct.formats import TextTriplet
+from ecct.output.formats import TextTriplet
 
 COMPONENTS: tuple[str, ...] = ("description", "rules", "workflow", "format")
 

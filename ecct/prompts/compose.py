@@ -9,7 +9,7 @@ Design choices:
 - The output-format specification is part of every option: even the ``desc`` ablation
   must tell the model what to write. The ablation varies only the rules and the
   workflow (``OPTIONS``).
-- The format example is rendered by ``ecct.formats.serialize``, the same function that
+- The format example is rendered by ``ecct.output.formats.serialize``, the same function that
   writes the training targets, so the instruction and the targets cannot disagree.
 - The prompt language (``zh`` | ``en``) is independent of the document's language.
 """
@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ecct.data.model import LANGUAGES, Document
-from ecct.formats import FORMATS, serialize
+from ecct.output.formats import FORMATS, serialize
 from ecct.prompts.components import (
     COMPONENTS,
     DESCRIPTION,
@@ -52,7 +52,7 @@ class PromptConfig:
     name: str  # desc | desc_rules | desc_workflow | full (or a custom name for a custom component list)
     components: tuple[str, ...]  # subset/order of COMPONENTS; must include "format"
     language: str = "en"  # prompt language, independent of the document's language
-    output_format: str = "lines"  # see ecct.formats
+    output_format: str = "lines"  # see ecct.output.formats
     version: str = "v1"  # bump when wording changes: cache keys and W&B runs carry it
     system_in_user: bool = False  # for chat templates without a system role
 

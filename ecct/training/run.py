@@ -1,6 +1,7 @@
 """One training run, start to finish: corpus -> prompts -> LoRA/QLoRA SFT -> generate on test -> parse -> metrics.
 
-``ecct.train`` wraps this in Hydra and W&B; everything it produces is also written to ``run_dir``:
+``ecct.train`` wraps this in Hydra and W&B (``ecct.runs.job.run_job``); everything it produces is also written to
+``run_dir``:
 ``adapter/``, ``predictions.jsonl``, ``metrics.json``, ``dev_metrics.jsonl``, ``train_log.jsonl``.
 """
 
@@ -8,13 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import resource
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from peft import LoraConfig
 from transformers import set_seed
@@ -22,30 +20,19 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig
 
 from ecct.augment import augment_training_set
-from ecct.data.corpus import Corpus, load_corpus
-from ecct.data.model import Document
-from ecct.evaluation import evaluate_documents, write_jsonl
-from ecct.generate import GenerationSettings
+from ecct.data.corpus import load_corpus
+from ecct.decoding.generate import GenerationSettings
+from ecct.inference.documents import predict_documents
+from ecct.metrics import compute_metrics
 from ecct.models import load_model, load_tokenizer, resolve_model_path
 from ecct.prompts import PromptConfig
-from ecct.sft_data import build_sft_dataset
-from ecct.trainer import BEST_METRIC, GenerativeEvalSFTTrainer
+from ecct.runs.job import peak_memory_mb, publish_results
+from ecct.runs.parts import run_parts
+from ecct.settings import flag
+from ecct.training.datasets import build_sft_dataset
+from ecct.training.trainer import BEST_METRIC, GenerativeEvalSFTTrainer
 
 log = logging.getLogger(__name__)
-
-
-def dev_and_train(corpus: Corpus, cfg: DictConfig) -> tuple[list[Document], list[Document]]:
-    """The validation part, or (when the split has none) a seeded held-out slice of train, never both."""
-    train = corpus.part("train")
-    valid = corpus.part("valid")
-    if valid:
-        return train, valid
-    shuffled = train[:]
-    random.Random(cfg.data_seed).shuffle(shuffled)
-    n_dev = max(1, round(len(train) * cfg.eval.dev_fraction))
-    log.info("split %s has no validation part: holding out %d train documents as dev", corpus.split.name, n_dev)
-    held = {doc.id for doc in shuffled[:n_dev]}
-    return [d for d in train if d.id not in held], [d for d in train if d.id in held]
 
 
 def lora_config(cfg: DictConfig) -> LoraConfig | None:
@@ -89,41 +76,26 @@ def best_dev_scores(dev_log: Path, best_step: int | None) -> dict[str, float]:
     return {f"dev/{key}": best[key] for key in keys} if best else {}
 
 
-def peak_memory_mb() -> float:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]:
     """Train, select the best dev checkpoint, test it; returns the metrics also written to metrics.json."""
     set_seed(cfg.seed)
     corpus = load_corpus(cfg.data, cfg.get("data_dir"))
-    train_docs, dev_docs = dev_and_train(corpus, cfg)
+    train_docs, dev_docs, test_docs = run_parts(corpus, cfg)
     n_train_original = len(train_docs)
     # Only the training part is augmented: dev and test documents never reach the augmenter.
     train_docs, augment_report = augment_training_set(train_docs, cfg, split_name=corpus.split.name)
     if wandb_run is not None:
         wandb_run.summary.update(augment_report)
-    test_docs = corpus.part("test")
-    if cfg.eval.get("max_test_documents"):
-        test_docs = test_docs[: cfg.eval.max_test_documents]
-    dev_docs = dev_docs[: cfg.eval.max_dev_documents] if cfg.eval.get("max_dev_documents") else dev_docs
 
     prompt_cfg = PromptConfig.from_config(cfg.prompt)
     model_path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, model_path)
     max_length = cfg.trainer.get("max_length")
-    skip_longer = bool(cfg.data.get("skip_longer", False))
+    skip_longer = flag(cfg.data, "skip_longer", False, "data")
     train_ds, train_report = build_sft_dataset(train_docs, prompt_cfg, tokenizer, max_length, skip_longer=skip_longer)
     dev_ds, _ = build_sft_dataset(dev_docs, prompt_cfg, tokenizer, max_length, skip_longer=skip_longer, name="dev")
     model = load_model(cfg.model, cfg.peft, model_path)
-    generation = GenerationSettings(
-        max_new_tokens=cfg.eval.max_new_tokens,
-        batch_size=cfg.eval.batch_size,
-        constrained=bool(cfg.eval.get("constrained", False)),
-        prefix_cache=bool(cfg.eval.get("prefix_cache", True)),
-    )
+    generation = GenerationSettings.from_config(cfg.eval)
 
     trainer = GenerativeEvalSFTTrainer(
         model=model,
@@ -147,16 +119,13 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     train_seconds = time.perf_counter() - started
     trainer.save_model(str(run_dir / "adapter"))  # rank 0 only, under DDP/FSDP
     # Every rank decodes the test part (greedy, identical results); only rank 0 writes.
-    test_scores, records = evaluate_documents(
+    records, parsed = predict_documents(
         trainer.model, tokenizer, test_docs, prompt_cfg, generation, description="test generation"
     )
+    test_scores = compute_metrics(test_docs, parsed)
     if not trainer.is_world_process_zero():
         return {f"test/{k}": v for k, v in test_scores.items()}
     tokenizer.save_pretrained(run_dir / "adapter")
-    write_jsonl(records, run_dir / "predictions.jsonl")
-    (run_dir / "train_log.jsonl").write_text(
-        "".join(json.dumps(entry) + "\n" for entry in trainer.state.log_history), encoding="utf-8"
-    )
     steps = max(trainer.state.global_step, 1)
     metrics: dict[str, Any] = {
         **{f"test/{k}": v for k, v in test_scores.items()},
@@ -179,12 +148,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         "data/skipped_records": corpus.skipped.total,
         **augment_report,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
-    if wandb_run is not None:
-        from ecct.tracking import log_predictions_table
-
-        wandb_run.summary.update(metrics)
-        log_predictions_table(wandb_run, records)
+    publish_results(run_dir, metrics, records, wandb_run, trainer.state.log_history)
     log.info(
         "test triplet F1 %.4f (word-level %.4f); outputs in %s",
         test_scores["span/triplet/f1"],

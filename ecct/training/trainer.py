@@ -15,8 +15,9 @@ from typing import Any
 from trl import SFTTrainer
 
 from ecct.data.model import Document
-from ecct.evaluation import evaluate_documents
-from ecct.generate import GenerationSettings
+from ecct.decoding.generate import GenerationSettings
+from ecct.inference.documents import predict_documents
+from ecct.metrics import compute_metrics
 from ecct.prompts import PromptConfig
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class GenerativeEvalSFTTrainer(SFTTrainer):
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if not self.dev_documents:
             return metrics
-        scores, _ = evaluate_documents(
+        _, parsed = predict_documents(
             self.model,
             self.processing_class,
             self.dev_documents,
@@ -69,6 +70,7 @@ class GenerativeEvalSFTTrainer(SFTTrainer):
             self.generation,
             description=f"dev generation @ step {self.state.global_step}",
         )
+        scores = compute_metrics(self.dev_documents, parsed)
         generated = {
             f"{metric_key_prefix}_{key}": float(value)
             for key, value in scores.items()

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ecct import jsonl
 from ecct.data.errors import DataError
 from ecct.data.model import Document, Span, Triplet, find_span
 from ecct.data.readers.base import TOO_DEEP, ReadResult, RecordSink, read_text
@@ -121,9 +122,7 @@ def read_jsonl(path: str | Path, *, lenient: bool = False) -> ReadResult:
 
 def write_jsonl(documents: Iterable[Document], path: str | Path) -> None:
     """Write validated documents, one ``Document.to_dict()`` per line (UTF-8, readable by ``read_jsonl``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for document in documents:
-            document.validate(str(path))
-            out.write(json.dumps(document.to_dict(), ensure_ascii=False) + "\n")
+    documents = list(documents)
+    for document in documents:
+        document.validate(str(path))
+    jsonl.write_jsonl(documents, path)

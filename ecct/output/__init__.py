@@ -1,0 +1,1 @@
+"""What the model writes and what is read back: completion formats, the parser, violations, prediction records."""

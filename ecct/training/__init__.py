@@ -1,0 +1,1 @@
+"""The training stage: the run body (``run``), SFT datasets with a length check, the trainer subclass."""
