@@ -28,8 +28,9 @@ from ecct.models import load_model, load_tokenizer, resolve_model_path
 from ecct.prompts import PromptConfig
 from ecct.runs.job import peak_memory_mb, publish_results
 from ecct.runs.parts import run_parts
-from ecct.settings import flag
+from ecct.settings import flag, load_settings
 from ecct.training.datasets import build_sft_dataset
+from ecct.training.shared_prefix import SharedPrefixSettings
 from ecct.training.trainer import BEST_METRIC, GenerativeEvalSFTTrainer
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         prompt_config=prompt_cfg,
         generation=generation,
         dev_log=run_dir / "dev_metrics.jsonl",
+        shared_prefix=load_settings(SharedPrefixSettings, cfg.get("shared_prefix"), "shared_prefix"),
     )
     last = (
         get_last_checkpoint(trainer.args.output_dir) if cfg.resume and Path(trainer.args.output_dir).is_dir() else None
@@ -139,6 +141,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         "train/tokens_per_second": trainer.state.num_input_tokens_seen / max(train_seconds, 1e-9),
         "train/examples": train_report.kept,
         "train/examples_skipped_too_long": train_report.skipped,
+        **trainer.prefix_stats.as_dict(),
         "peak_memory_mb": peak_memory_mb(),
         "data/split": corpus.split.name,
         "data/n_train": len(train_docs),  # including synthetic documents

@@ -19,6 +19,7 @@ from ecct.decoding.generate import GenerationSettings
 from ecct.inference.documents import predict_documents
 from ecct.metrics import compute_metrics
 from ecct.prompts import PromptConfig
+from ecct.training.shared_prefix import SharedPrefixMixin, SharedPrefixSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ LOGGED_SUFFIXES = ("/precision", "/recall", "/f1")
 LOGGED_PREFIXES = ("errors/", "violations/")
 
 
-class GenerativeEvalSFTTrainer(SFTTrainer):
+class GenerativeEvalSFTTrainer(SharedPrefixMixin, SFTTrainer):
+    """TRL's SFTTrainer + shared-prefix batches (``ecct.training.shared_prefix``) + generation-based dev metrics."""
+
     def __init__(
         self,
         *args: Any,
@@ -45,9 +48,11 @@ class GenerativeEvalSFTTrainer(SFTTrainer):
         prompt_config: PromptConfig,
         generation: GenerationSettings,
         dev_log: Path | None = None,
+        shared_prefix: SharedPrefixSettings | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        self.configure_shared_prefix(shared_prefix or SharedPrefixSettings())
         self.dev_documents = list(dev_documents)
         self.prompt_config = prompt_config
         self.generation = generation
