@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from ecct.settings import flag
+
 log = logging.getLogger(__name__)
 
 SOURCES = ("embedded", "hub", "tiny")
@@ -184,7 +186,9 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
 def load_tokenizer(model_cfg: Mapping[str, Any], path: str | None = None) -> PreTrainedTokenizerBase:
     """Tokenizer with a pad token distinct from the end-of-turn token (so padding never hides the stop token)."""
     path = path or resolve_model_path(model_cfg)
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=bool(model_cfg.get("trust_remote_code")))
+    tokenizer = AutoTokenizer.from_pretrained(
+        path, trust_remote_code=flag(model_cfg, "trust_remote_code", False, "model", ModelConfigError)
+    )
     if model_cfg.get("chat_template"):
         tokenizer.chat_template = model_cfg["chat_template"]
     if tokenizer.chat_template is None:
@@ -202,7 +206,7 @@ def load_tokenizer(model_cfg: Mapping[str, Any], path: str | None = None) -> Pre
 
 def quantization_config(peft_cfg: Mapping[str, Any]) -> Any | None:
     """bitsandbytes 4-bit config for QLoRA, or None. Raises a clear error when 4-bit is unavailable."""
-    if not peft_cfg.get("load_in_4bit"):
+    if not flag(peft_cfg, "load_in_4bit", False, "peft", ModelConfigError):
         return None
     try:
         import bitsandbytes  # noqa: F401
@@ -216,7 +220,7 @@ def quantization_config(peft_cfg: Mapping[str, Any]) -> Any | None:
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=peft_cfg.get("quant_type", "nf4"),
-        bnb_4bit_use_double_quant=bool(peft_cfg.get("double_quant", True)),
+        bnb_4bit_use_double_quant=flag(peft_cfg, "double_quant", True, "peft", ModelConfigError),
         bnb_4bit_compute_dtype=compute_dtype,
     )
 
@@ -228,7 +232,7 @@ def load_model(
     path = path or resolve_model_path(model_cfg)
     kwargs: dict[str, Any] = {
         "dtype": getattr(torch, model_cfg.get("dtype", "float32")),
-        "trust_remote_code": bool(model_cfg.get("trust_remote_code")),
+        "trust_remote_code": flag(model_cfg, "trust_remote_code", False, "model", ModelConfigError),
     }
     if model_cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = model_cfg["attn_implementation"]

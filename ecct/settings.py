@@ -30,12 +30,16 @@ def flag(
     prefix: str,
     error: type[Exception] = SettingsError,
 ) -> bool:
-    """``cfg[key]`` as a real boolean (``true``/``false``; absent or null: ``default``), else ``error`` naming it."""
+    """``cfg[key]`` as a real boolean (``true``/``false``; absent or null: ``default``), else ``error`` naming it.
+
+    ``prefix`` is the key's group (``data``), or ``""`` for a top-level key of a command's own config.
+    """
     value = (cfg or {}).get(key, default)
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise error(f"{prefix}.{key}={value!r}: expected true or false")
+        name = f"{prefix}.{key}" if prefix else key
+        raise error(f"{name}={value!r}: expected true or false")
     return value
 
 

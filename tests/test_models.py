@@ -50,3 +50,14 @@ def test_the_gemma_config_lists_its_four_chunks_in_order() -> None:
         "part03",
     ]
     assert all(p.endswith(cfg.gguf_file + p[p.rindex(".") :]) for p in cfg.gguf_parts)
+
+
+def test_model_switches_must_be_true_or_false() -> None:
+    # bool("no") is True: a plain truth test would run remote code or load 4-bit weights nobody asked for.
+    from ecct.models import ModelConfigError, load_tokenizer, quantization_config
+
+    with pytest.raises(ModelConfigError, match=r"model\.trust_remote_code='no': expected true or false"):
+        load_tokenizer({"trust_remote_code": "no"}, "/nonexistent")
+    with pytest.raises(ModelConfigError, match=r"peft\.load_in_4bit='off': expected true or false"):
+        quantization_config({"load_in_4bit": "off"})
+    assert quantization_config({"load_in_4bit": False}) is None

@@ -82,3 +82,12 @@ def test_module_entry_point():
     )
     assert result.returncode == 0, result.stderr
     assert row(result.stdout, "documents")[0] == "30"
+
+
+@pytest.mark.parametrize("value", ["no", "off", "'false'", "0"])
+def test_a_switch_that_is_not_true_or_false_is_an_error_naming_it(value):
+    # Hydra passes no/off/'false' through as strings, and bool("no") is True: lenient reading switched itself on.
+    command = [sys.executable, "-m", "ecct.data", "stats", "data=demo", f"data.lenient={value}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "data.lenient=" in done.stderr and "expected true or false" in done.stderr
+    assert "documents" not in done.stdout

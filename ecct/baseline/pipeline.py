@@ -32,6 +32,7 @@ from ecct.output.parsing import ParseResult, PredictedTriplet
 from ecct.output.records import prediction_record
 from ecct.runs.job import peak_memory_mb, publish_results
 from ecct.runs.parts import run_parts
+from ecct.settings import flag
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,8 @@ def _train_stage(
 ) -> StageResult:
     stage_dir = run_dir / name
     args = training_arguments(stage_cfg.trainer, stage_dir / "checkpoints", cfg.seed, cfg.data_seed, module.BEST_METRIC)
-    freeze = (bool(stage_cfg.get("freeze_word_embeddings", False)), int(stage_cfg.get("freeze_layers", 0)))
+    freeze_embeddings = flag(stage_cfg, "freeze_word_embeddings", False, name)
+    freeze = (freeze_embeddings, int(stage_cfg.get("freeze_layers", 0)))
     if stage_cfg.get("max_train_documents"):
         train_docs = train_docs[: stage_cfg.max_train_documents]
     inputs = (
@@ -176,8 +178,8 @@ def _train_stage(
         build,
         lambda path: module.load_model(path),
         args,
-        resume=bool(cfg.resume),
-        save_model=bool(cfg.save_models),
+        resume=flag(cfg, "resume", True, ""),
+        save_model=flag(cfg, "save_models", True, ""),
     )
 
 

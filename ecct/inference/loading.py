@@ -7,6 +7,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ecct.runs.locate import RunArtifacts
+from ecct.settings import flag
 
 
 def load_for_inference(run: RunArtifacts, device: str = "auto", load_in_4bit: bool | None = None) -> tuple[Any, Any]:
@@ -18,7 +19,7 @@ def load_for_inference(run: RunArtifacts, device: str = "auto", load_in_4bit: bo
     model_cfg, peft_cfg = run.config.model, run.config.get("peft", {})
     base_path = resolve_model_path(model_cfg)
     tokenizer = load_tokenizer(model_cfg, base_path)
-    quantized = bool(peft_cfg.get("load_in_4bit")) if load_in_4bit is None else load_in_4bit
+    quantized = flag(peft_cfg, "load_in_4bit", False, "peft") if load_in_4bit is None else load_in_4bit
     quant_cfg = {**OmegaConf.to_container(peft_cfg, resolve=True), "load_in_4bit": quantized} if peft_cfg else {}
     model = load_model(model_cfg, quant_cfg, str(run.model_dir) if run.model_dir else base_path)
     if run.adapter_dir is not None:
