@@ -11,12 +11,19 @@ Predictions: JSON Lines, one object per document::
 
 - ``id`` (required): the id of a gold document (a string; an integer is read as its decimal form).
 - ``triplets``: a list of objects with ``emotion``, ``cause`` (strings, or ``{"text", "start", "end"}``
-  objects as in corpus files) and ``category`` (one of the six categories, any case). Other keys,
-  such as offsets, are ignored.
+  objects as in corpus files; an ecct record's ``emotion_span``/``cause_span`` give offsets too) and
+  ``category`` (one of the six categories, any case).
 - ``output``: raw model text, parsed with ``ecct.output.parsing.parse_output`` against the gold document's
   text in ``--format``; used only when ``triplets`` is absent (records that carry both, as written
   during training, are scored from their ``triplets``).
 - ``violations`` (optional): violation kinds, or objects with a ``kind``; added to the parser's own.
+
+Span matching (``span_match`` in ``metrics.json``, printed first): ``offsets`` when every predicted span that
+occurs in its document gives offsets (gold always has them): a span then matches only the gold span at the same
+place, and word-level credit needs overlapping character ranges; otherwise ``text``. ``offset_mismatches`` counts
+predicted spans whose offsets do not select their text (they match nothing by offsets). Both sides are
+NFC-normalised before comparing. An ``ecct.predict`` header line is skipped; its ``{"id", "skipped"}`` records
+count as missing (``skipped_documents``).
 
 Gold documents without a line count as empty predictions (``missing_predictions``). A bad line
 (not JSON, no or unknown id, repeated id, neither ``triplets`` nor ``output``, a malformed triplet)
@@ -31,6 +38,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ecct.data.errors import DataError
 from ecct.metrics import compute_metrics, format_details, format_table
@@ -50,22 +58,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out = args.out if args.out is not None else args.predictions.parent / "metrics.json"
+    if out.is_dir():
+        print(f"error: --out {out}: is a folder; give a file name (e.g. {out / 'metrics.json'})", file=sys.stderr)
+        return 2
     try:
         gold = load_gold(args.gold)
-        predictions, skipped = load_predictions(args.predictions, gold, fmt=args.format, lenient=args.lenient)
+        loaded = load_predictions(args.predictions, gold, fmt=args.format, lenient=args.lenient)
     except (DataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    metrics = compute_metrics(gold, predictions)
-    metrics["skipped_prediction_lines"] = skipped.total
-    if skipped.total:
-        print(skipped, file=sys.stderr)
+    metrics: dict[str, Any] = {"span_match": loaded.match}
+    metrics |= compute_metrics(gold, loaded.predictions, match=loaded.match)
+    metrics["offset_mismatches"] = loaded.offset_mismatches
+    metrics["skipped_documents"] = loaded.skipped_documents
+    metrics["skipped_prediction_lines"] = loaded.skipped.total
+    if loaded.skipped.total:
+        print(loaded.skipped, file=sys.stderr)
+    how = "text and character offsets" if loaded.match == "offsets" else "text (not every span gave offsets)"
+    print(
+        f"spans matched by {how}; {loaded.offset_mismatches} predicted span(s) with offsets that do not fit their text"
+    )
+    if loaded.skipped_documents:
+        print(f"{loaded.skipped_documents} document(s) skipped by ecct.predict, scored as missing")
     print(format_table(metrics))
     print()
     print(format_details(metrics))
-    out = args.out if args.out is not None else args.predictions.parent / "metrics.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as err:
+        print(f"error: --out {out}: cannot write the metrics there ({err.strerror or err})", file=sys.stderr)
+        return 2
     print(f"\nmetrics written to {out}")
     return 0
 

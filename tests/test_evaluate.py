@@ -89,7 +89,9 @@ def test_triplets_file_is_scored_and_metrics_written_beside_it(tmp_path, gold_fi
     expected = compute_metrics(
         GOLD, {"en1": Prediction(en_text_triplets, ["truncated"]), "zh1": Prediction(zh_text_triplets)}
     )
-    assert metrics == pytest.approx({**expected, "skipped_prediction_lines": 0})
+    assert metrics.pop("span_match") == "text"  # the cause spans of zh1 give no offsets
+    counts = {"offset_mismatches": 0, "skipped_documents": 0, "skipped_prediction_lines": 0}
+    assert metrics == pytest.approx({**expected, **counts})
     assert "span P" in out and "triplet" in out and "metrics written to" in out
 
 
@@ -176,3 +178,102 @@ def test_bad_gold_and_missing_files_are_reported(tmp_path, gold_file, capsys):
     undecodable.write_bytes('{"id": "m", "triplets": [], "note": "caf\u00e9"}\n'.encode("latin-1"))
     rc, _, err = run(capsys, [undecodable, "--gold", gold_file])
     assert rc == 2 and f"{undecodable}: byte" in err and "not valid UTF-8" in err
+
+
+# ---- issue 18: deep JSON, --out, offsets, Unicode normalisation --------------------------------------------------
+
+
+def test_json_nested_too_deeply_is_a_bad_line_not_a_recursion_error(tmp_path, gold_file, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    good = {"id": "m", "triplets": [{"emotion": "angry", "cause": "the noise", "category": "anger"}]}
+    preds = write_lines(tmp_path / "preds.jsonl", [good, deep])
+    rc, _, _ = run(capsys, [preds, "--gold", gold_file, "--lenient"])
+    assert rc == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["skipped_prediction_lines"] == 1
+    rc, _, err = run(capsys, [preds, "--gold", gold_file])
+    assert rc == 2 and "line 2: malformed JSON (nested too deeply to read)" in err
+
+
+def test_out_that_is_a_folder_or_unwritable_is_a_clear_error(tmp_path, gold_file, capsys):
+    good = {"id": "m", "triplets": [{"emotion": "angry", "cause": "the noise", "category": "anger"}]}
+    preds = write_lines(tmp_path / "preds.jsonl", [good])
+    rc, _, err = run(capsys, [preds, "--gold", gold_file, "--out", tmp_path])
+    assert rc == 2 and "is a folder" in err and str(tmp_path) in err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    rc, _, err = run(capsys, [preds, "--gold", gold_file, "--out", blocker / "metrics.json"])
+    assert rc == 2 and "cannot write the metrics there" in err
+
+
+TWICE = "I was sad , then sad again ."
+
+
+@pytest.fixture
+def twice_gold(tmp_path: Path) -> Path:
+    doc = Document(
+        "t", TWICE, "en", "test", [Triplet(find_span(TWICE, "sad"), find_span(TWICE, "then"), "sadness")]
+    ).validate()
+    return write_lines(tmp_path / "twice.jsonl", [doc.to_dict()])
+
+
+def test_offsets_are_used_when_both_sides_have_them(tmp_path, twice_gold, capsys):
+    second_sad = TWICE.index("sad", 7)
+    then = TWICE.index("then")
+    place = {"text": "then", "start": then, "end": then + 4}
+    right = {"emotion": {"text": "sad", "start": 6, "end": 9}, "cause": place, "category": "sadness"}
+    other = {
+        "emotion": {"text": "sad", "start": second_sad, "end": second_sad + 3},
+        "cause": place,
+        "category": "sadness",
+    }
+    shifted = {"emotion": {"text": "sad", "start": 7, "end": 10}, "cause": place, "category": "sadness"}
+    expected = {"right": (1.0, 0), "other": (0.0, 0), "shifted": (0.0, 1)}
+    for name, triplet in (("right", right), ("other", other), ("shifted", shifted)):
+        preds = write_lines(tmp_path / f"{name}.jsonl", [{"id": "t", "triplets": [triplet]}])
+        rc, out, _ = run(capsys, [preds, "--gold", twice_gold])
+        metrics = json.loads((tmp_path / "metrics.json").read_text())
+        assert rc == 0 and metrics["span_match"] == "offsets" and "matched by text and character offsets" in out
+        assert (metrics["span/triplet/f1"], metrics["offset_mismatches"]) == expected[name], name
+        assert metrics["word/emotion/f1"] == expected[name][0]  # the other "sad" does not overlap the gold one
+    text_only = write_lines(tmp_path / "text.jsonl", [{"id": "t", "triplets": [{**other, "emotion": "sad"}]}])
+    rc, out, _ = run(capsys, [text_only, "--gold", twice_gold])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["span_match"] == "text" and metrics["span/triplet/f1"] == 1.0
+
+
+def test_an_ecct_predict_output_is_scored_with_its_offsets_header_and_skips(tmp_path, twice_gold, capsys):
+    then = TWICE.index("then")
+    record = {
+        "id": "t",
+        "triplets": [
+            {
+                "emotion": "sad",
+                "cause": "then",
+                "category": "sadness",
+                "emotion_span": {"start": 6, "end": 9, "text": "sad"},
+                "cause_span": {"start": then, "end": then + 4, "text": "then"},
+            },
+            {"emotion": "glad", "cause": "now", "category": "happiness", "emotion_span": None, "cause_span": None},
+        ],
+    }
+    preds = write_lines(tmp_path / "preds.jsonl", [{"ecct_predict": {"decoding": "constrained"}}, record])
+    rc, _, _ = run(capsys, [preds, "--gold", twice_gold])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert rc == 0 and metrics["span_match"] == "offsets" and metrics["span/triplet/recall"] == 1.0
+    skipped = write_lines(tmp_path / "skipped.jsonl", [{"id": "t", "skipped": "text cannot be encoded"}])
+    rc, _, _ = run(capsys, [skipped, "--gold", twice_gold])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert rc == 0 and metrics["skipped_documents"] == 1 and metrics["missing_predictions"] == 1
+
+
+def test_unicode_is_nfc_normalised_on_both_sides():
+    composed, decomposed = "Caf\u00e9 was closed .", "Cafe\u0301 was closed ."
+    doc = Document(
+        "u",
+        composed,
+        "en",
+        "test",
+        [Triplet(find_span(composed, "Caf\u00e9"), find_span(composed, "was closed"), "sadness")],
+    )
+    metrics = compute_metrics([doc.validate()], {"u": [("Cafe\u0301", "was closed", "sadness")]})
+    assert metrics["span/triplet/f1"] == 1.0 and decomposed != composed

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from ecct.data.model import CATEGORIES, Document
 from ecct.metrics.scoring import UNITS, NormTriplet, SpanCounts, WordCredit, unit_items
 from ecct.metrics.taxonomy import GOLD_BUCKETS, PRED_BUCKETS, classify
-from ecct.metrics.text import normalize
+from ecct.metrics.text import PlacedSpan, normalize
 from ecct.output.formats import TextTriplet, as_text_triplets
 from ecct.output.violations import VIOLATION_KINDS
 
@@ -41,13 +41,20 @@ class Prediction:
 PredictionInput = PredictionLike | Sequence[TextTriplet]
 
 
-def compute_metrics(gold: Sequence[Document], predictions: Mapping[str, PredictionInput]) -> dict[str, float | int]:
+def compute_metrics(
+    gold: Sequence[Document], predictions: Mapping[str, PredictionInput], match: str = "text"
+) -> dict[str, float | int]:
     """Span-level and word-level P/R/F1 for the five units, per-category scores, error buckets and counts.
+
+    ``match="text"`` compares spans by their normalised text; ``match="offsets"`` compares them by text and
+    character offsets (predicted spans are then ``PlacedSpan``s, gold spans placed from ``Document.triplets``).
 
     ``predictions`` maps a document id to a ``ParseResult``-like object or a plain list of text
     triplets. A gold document without a prediction counts as an empty prediction (``missing_predictions``);
     a prediction for an id not in ``gold`` is an error. Definitions: see ``ecct.metrics``.
     """
+    if match not in ("text", "offsets"):
+        raise ValueError(f"match={match!r}: expected text or offsets")
     gold_ids = [doc.id for doc in gold]
     if len(set(gold_ids)) != len(gold_ids):
         repeated = sorted(i for i, n in Counter(gold_ids).items() if n > 1)
@@ -66,7 +73,7 @@ def compute_metrics(gold: Sequence[Document], predictions: Mapping[str, Predicti
 
     for doc in gold:
         language = doc.language
-        gold_raw = as_text_triplets(doc.triplets)
+        gold_raw = as_text_triplets(doc.triplets) if match == "text" else _placed(doc)
         gold_set = {_normalize_triplet(t, language, f"gold document {doc.id!r}") for t in gold_raw}
         if doc.id in predictions:
             prediction = _as_prediction(predictions[doc.id], doc.id)
@@ -123,6 +130,17 @@ def compute_metrics(gold: Sequence[Document], predictions: Mapping[str, Predicti
     metrics["errors/format_violation"] = sum(violations[k] for k in (*FORMAT_VIOLATION_KINDS, "other"))
     metrics |= {f"violations/{kind}": violations[kind] for kind in (*VIOLATION_KINDS, "other")}
     return metrics
+
+
+def _placed(doc: Document) -> list[TextTriplet]:
+    return [
+        (
+            PlacedSpan(t.emotion.text, t.emotion.start, t.emotion.end),
+            PlacedSpan(t.cause.text, t.cause.start, t.cause.end),
+            t.category,
+        )
+        for t in doc.triplets
+    ]
 
 
 def _as_prediction(value: Any, doc_id: str) -> Prediction:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ecct.metrics.assignment import max_weight_assignment
-from ecct.metrics.text import lcs_length, tokens
+from ecct.metrics.text import lcs_length, may_overlap, tokens
 
 UNITS: tuple[str, ...] = ("emotion", "cause", "emotion_category", "pair", "triplet")
 
@@ -82,7 +82,10 @@ class WordCredit:
         gold_tokens = [_item_tokens(item, language) for item in gold_items]
         gold_pairs = list(zip(gold_items, gold_tokens, strict=True))
         credits = [
-            [match_credit(p_item[1], p_tok, g_item[1], g_tok) for g_item, g_tok in gold_pairs]
+            [
+                match_credit(p_item[1], p_tok, g_item[1], g_tok) if _places_overlap(p_item, g_item) else (0.0, 0.0)
+                for g_item, g_tok in gold_pairs
+            ]
             for p_item, p_tok in zip(pred_items, pred_tokens, strict=True)
         ]
         # Align to maximise precision credit + recall credit: the matching that maximises P*n_pred + R*n_gold.
@@ -122,6 +125,11 @@ def prf(precision_hits: float, n_pred: float, recall_hits: float, n_gold: float)
     recall = recall_hits / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
+
+
+def _places_overlap(pred: Item, gold: Item) -> bool:
+    """Placed spans (offset scoring) only get overlap credit where their character ranges overlap."""
+    return all(may_overlap(p, g) for p, g in zip(pred[0], gold[0], strict=True))
 
 
 def _item_tokens(item: Item, language: str) -> list[list[str]]:

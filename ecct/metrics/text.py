@@ -2,22 +2,62 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from ecct.data.model import LANGUAGES
 
 
-def normalize(text: str, language: str) -> str:
-    """Canonical form of a span or document for comparison.
+class PlacedSpan(str):
+    """A span's text with its character offsets in the document (``None`` when it has none that fit its text).
 
-    ``en``: strip and collapse every run of whitespace to one space (ECF writes spaces around
-    punctuation, ``naked .``; those spaces are kept, so a span must be copied as written).
+    Equal only to the same text at the same offsets, so two occurrences of one text are different spans; scoring
+    uses it when predictions and gold both give offsets (``ecct.output.records.load_predictions``).
+    """
+
+    start: int | None
+    end: int | None
+
+    def __new__(cls, text: str, start: int | None, end: int | None) -> PlacedSpan:
+        span = super().__new__(cls, text)
+        span.start, span.end = start, end
+        return span
+
+    def __eq__(self, other: object) -> bool:
+        place = (getattr(other, "start", None), getattr(other, "end", None))
+        return str.__eq__(self, other) is True and isinstance(other, PlacedSpan) and place == (self.start, self.end)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((str(self), self.start, self.end))
+
+
+def may_overlap(a: str, b: str) -> bool:
+    """False only for two placed spans whose character ranges are known not to overlap (or are unknown)."""
+    if not (isinstance(a, PlacedSpan) and isinstance(b, PlacedSpan)):
+        return True
+    if a.start is None or b.start is None or a.end is None or b.end is None:
+        return False
+    return a.start < b.end and b.start < a.end
+
+
+def normalize(text: str, language: str) -> str:
+    """Canonical form of a span or document for comparison (a ``PlacedSpan`` keeps its offsets).
+
+    Unicode is NFC-normalised first, on both sides alike (a composed ``é`` equals ``e`` + combining accent).
+    ``en``: strip and collapse every run of whitespace to one space (ECF writes spaces around punctuation,
+    ``naked .``; those spaces are kept, so a span must be copied as written).
     ``zh``: remove all whitespace, since Chinese text has no meaningful spaces and a model may add some.
     Case and punctuation are never touched: spans are meant to be verbatim.
     """
-    if language == "zh":
-        return "".join(text.split())
-    if language == "en":
-        return " ".join(text.split())
-    raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGES}")
+    composed = unicodedata.normalize("NFC", text)
+    normalized = "".join(composed.split()) if language == "zh" else " ".join(composed.split())
+    if isinstance(text, PlacedSpan):
+        return PlacedSpan(normalized, text.start, text.end)
+    return normalized
 
 
 def tokens(normalized: str, language: str) -> list[str]:
