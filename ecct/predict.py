@@ -5,21 +5,27 @@ Also installed as ``ecct-extract``. Hydra-style ``key=value`` arguments (``conf/
 - ``adapter``: a training run directory (its ``config.yaml`` names the base model and the prompt; its
   ``adapter/`` holds the LoRA adapter, or the whole model after full fine-tuning), that run's ``adapter/``
   folder, or a folder written by ``python -m ecct.merge``.
-- ``text="..."``: one document; or ``input=FILE``: ``.jsonl`` (ecct corpus records, whose gold triplets are
-  kept and scored, or ``{"id", "text"[, "language"]}`` lines; other keys are ignored), or any other file as
-  plain text, one document per non-blank line (``text_file_mode=whole``: the whole file is one document).
-- ``output=FILE`` (JSON Lines; default: standard output). One record per document, in input order::
+- ``text="..."``: one document; or ``input=FILE``, recognised by content (``ecct.inference.inputs``): JSON Lines
+  (ecct corpus records, whose gold triplets are kept and scored, or ``{"id", "text"[, "language"]}`` lines), a
+  JSON list of such records, an ECF 2.0 conversation file, or plain text, one document per non-blank line (split
+  at ``\\n``/``\\r\\n`` only; ``text_file_mode=whole``: the whole file is one document).
+- ``output=FILE`` (JSON Lines; default: standard output): a header line ``{"ecct_predict": {"adapter", "input",
+  "decoding", ...}}``, then one record per document::
 
       {"id", "text", "output", "triplets": [{"emotion", "cause", "category",
        "emotion_span": {"start", "end", "text"} | null, "cause_span": ...}], "violations": [{"kind", "detail",
        "line"}], "gold": [...]}   # gold only for labelled corpus input
+      {"id", "skipped": "reason"}  # a document that cannot be predicted (invalid UTF-8, a lone surrogate)
 
-  A span that is not verbatim in the text has ``null`` offsets and a ``not_verbatim`` violation.
-  The file is also what ``python -m ecct.score`` scores.
+  A span that is not verbatim in the text has ``null`` offsets and a ``not_verbatim`` violation. Each batch is
+  appended and flushed as it finishes; a completed run leaves the records in input order. ``resume=true`` (the
+  default): the same command after a stop predicts only the documents not yet in ``output``
+  (``ecct.inference.output_file``). The file is also what ``python -m ecct.score`` scores.
 
 Generation is ``ecct.decoding.generate.generate`` (the path training and testing use): batched by length, shared
-prefix cache, greedy; ``constrained=true`` copies spans verbatim. ``backend=vllm`` (``pip install .[vllm]``,
-a GPU) serves the base model with the LoRA adapter through vLLM with prefix caching instead.
+prefix cache, greedy, verbatim-constrained by default (``constrained=false``: free decoding; the header and the
+summary say which ran). ``backend=vllm`` (``pip install .[vllm]``, a GPU, ``constrained=false``) serves the base
+model with the LoRA adapter through vLLM with prefix caching instead.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -36,29 +41,22 @@ from ecct import CONF_DIR
 from ecct.data.errors import DataError
 from ecct.inference.inputs import PredictError
 from ecct.inference.pipeline import predict
-from ecct.jsonl import json_line, write_jsonl
 from ecct.runs.locate import RunFolderError
-
-
-def write_records(records: Sequence[dict[str, Any]], output: str | None) -> None:
-    if output is None:
-        sys.stdout.write("".join(json_line(record) for record in records))
-        return
-    path = write_jsonl(records, output)
-    print(f"{len(records)} predictions written to {path}", file=sys.stderr)
 
 
 def run(cfg: DictConfig) -> int:
     try:
-        records, metrics = predict(cfg)
+        result = predict(cfg)
     except (PredictError, RunFolderError, DataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_records(records, cfg.get("output"))
-    if metrics is not None:
+    print(result.summary(cfg.get("output")), file=sys.stderr)
+    if cfg.get("output") is not None:
+        print(f"{len(result.records)} records in {cfg.output}", file=sys.stderr)
+    if result.metrics is not None:
         from ecct.metrics import format_table
 
-        print(format_table(metrics), file=sys.stderr)
+        print(format_table(result.metrics), file=sys.stderr)
     return 0
 
 

@@ -213,8 +213,10 @@ def test_predict_on_a_labelled_corpus_with_constraint(tmp_path, tokenizer):
         False,
         8,
     )
-    records, metrics = predict(cfg)
+    result = predict(cfg)
+    records, metrics = result.records, result.metrics
     assert len(records) == 6 and metrics is not None and "span/triplet/f1" in metrics
+    assert result.header["decoding"] == "constrained"
     for record in records:
         assert set(record) == {"id", "text", "output", "triplets", "violations", "gold"}
         kinds = {v["kind"] for v in record["violations"]}
@@ -230,7 +232,8 @@ def test_command_line_writes_jsonl(tmp_path, tokenizer):
     command += [f"output={out}", "max_new_tokens=4", "progress=false"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    (record,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    header, record = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert header["ecct_predict"]["decoding"] == "constrained" and "decoding: constrained" in done.stderr
     assert record["id"] == "text" and record["text"] == "她害怕一个人在家过夜。" and "gold" not in record
     assert {"output", "triplets", "violations"} <= set(record)
     assert not (tmp_path / "outputs").exists() and not (tmp_path / ".hydra").exists()
@@ -243,3 +246,152 @@ def test_command_line_writes_jsonl(tmp_path, tokenizer):
         timeout=300,
     )
     assert missing.returncode == 2 and "no such directory" in missing.stderr
+
+
+# ---- inputs users bring (issue 18) ---------------------------------------------------------------------------
+
+
+def test_plain_text_lines_end_at_newlines_only(tmp_path):
+    # str.splitlines() also cut at U+2028, form feed and U+0085, and line-N stopped matching the file's lines.
+    path = tmp_path / "notes.txt"
+    path.write_bytes("one\u2028two\r\nthree\x0cfour\n\nfive\x85six\n".encode())
+    read = read_inputs(path=path)
+    assert [(d.id, d.text) for d in read.documents] == [
+        ("line-1", "one\u2028two"),
+        ("line-2", "three\x0cfour"),
+        ("line-4", "five\x85six"),
+    ]
+
+
+def test_json_inputs_are_recognised_by_content(tmp_path):
+    conversation = {
+        "conversation_ID": 7,
+        "conversation": [
+            {"utterance_ID": 1, "text": "I got the job !", "speaker": "Ross", "emotion": "joy"},
+            {"utterance_ID": 2, "text": "Great .", "speaker": "Rachel", "emotion": "neutral"},
+        ],
+    }
+    ecf = tmp_path / "Subtask_1_test.json"  # an ECF 2.0 test-style file (no labels): one document per conversation
+    ecf.write_text(json.dumps([conversation, {**conversation, "conversation_ID": 8}], indent=2), encoding="utf-8")
+    read = read_inputs(path=ecf)
+    assert [d.id for d in read.documents] == ["7", "8"] and read.kind == "ECF 2.0 conversations"
+    assert read.documents[0].text.startswith("Ross: I got the job !")
+    records = tmp_path / "docs.txt"  # a JSON list of records, whatever the file is called
+    records.write_text(json.dumps([{"id": "a", "text": "I was afraid."}, {"text": "我很高兴。"}]), encoding="utf-8")
+    assert [d.id for d in read_inputs(path=records).documents] == ["a", "record-1"]
+    other = tmp_path / "other.json"
+    other.write_text('{"data": [1, 2]}', encoding="utf-8")
+    with pytest.raises(PredictError, match=r"(?s)not a kind ecct.predict reads.*JSON Lines.*ECF 2.0.*plain text"):
+        read_inputs(path=other)
+
+
+def test_a_jsonl_input_may_start_with_a_bom(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"id": "a", "text": "I was afraid."}\n')
+    assert [d.id for d in read_inputs(path=path).documents] == ["a"]
+
+
+def test_documents_that_cannot_be_encoded_are_rejected_with_the_reason(tmp_path):
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": "bad \\ud800 text"}\n', encoding="utf-8")
+    read = read_inputs(path=jsonl)
+    assert [d.id for d in read.documents] == ["a"] and read.order == ["a", "b"]
+    ((doc_id, reason),) = [(r.id, r.reason) for r in read.rejected]
+    assert doc_id == "b" and "lone surrogate U+D800" in reason
+    text = tmp_path / "docs.txt"
+    text.write_bytes(b"fine\nbad \xff byte\nalso fine\n")
+    read = read_inputs(path=text)
+    assert [d.id for d in read.documents] == ["line-1", "line-3"]
+    assert [(r.id, r.reason) for r in read.rejected] == [
+        ("line-2", "not valid UTF-8: byte 0xff at line 2, byte 5 (invalid start byte)")
+    ]
+    with pytest.raises(PredictError, match=r"byte 0xff at line 2"):
+        read_inputs(path=text, text_file_mode="whole")
+
+
+def predict_config(run_dir: Path, **values) -> OmegaConf:
+    cfg = OmegaConf.load(REPO / "conf" / "predict.yaml")
+    cfg.adapter, cfg.progress, cfg.max_new_tokens = str(run_dir), False, 4
+    for key, value in values.items():
+        cfg[key] = value
+    return cfg
+
+
+def test_predict_writes_each_batch_and_resumes_a_stopped_run(tmp_path, tokenizer, monkeypatch):
+    import ecct.decoding.generate as generation
+
+    run_dir = make_run(tmp_path, tokenizer)
+    docs = tmp_path / "docs.txt"
+    docs.write_bytes(b"I was afraid.\nHe was glad.\n\xff\nShe cried.\nThey laughed.\nWe won.\n")
+    out = tmp_path / "preds.jsonl"
+    cfg = predict_config(run_dir, input=str(docs), output=str(out), batch_size=2)
+    real, prompts_seen = generation.generate, []
+
+    def stopped_after_one_batch(*args, on_batch, **kwargs):
+        def once(indices, outputs):
+            on_batch(indices, outputs)
+            raise KeyboardInterrupt  # the process is stopped while the second batch decodes
+
+        return real(*args, on_batch=once, **kwargs)
+
+    monkeypatch.setattr(generation, "generate", stopped_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        predict(cfg)
+    header, *partial = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert header["ecct_predict"]["decoding"] == "constrained"
+    assert partial[0] == {
+        "id": "line-3",
+        "skipped": "not valid UTF-8: byte 0xff at line 3, byte 1 (invalid start byte)",
+    }
+    assert len(partial) == 3  # the skipped line, then the first batch of two, written before the stop
+    first_batch = {record["id"] for record in partial[1:]}
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "line-')  # cut while being written: dropped, that document predicted again
+
+    def counting(model, tokenizer, prompts, *args, **kwargs):
+        prompts_seen.append(len(prompts))
+        return real(model, tokenizer, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "generate", counting)
+    result = predict(cfg)
+    assert prompts_seen == [3] and (result.predicted, result.resumed) == (3, 2)
+    assert result.skipped == [("line-3", partial[0]["skipped"])]
+    assert "1 skipped" in result.summary(str(out)) and "line-3: not valid UTF-8" in result.summary(str(out))
+    header, *records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == ["line-1", "line-2", "line-3", "line-4", "line-5", "line-6"]  # input order
+    assert {r["id"] for r in records if r["id"] in first_batch} == first_batch
+    assert predict(cfg).predicted == 0  # all done: nothing is predicted again
+    with pytest.raises(PredictError, match=r"decoding='constrained', this run has decoding='unconstrained'"):
+        predict(predict_config(run_dir, input=str(docs), output=str(out), constrained=False))
+    with pytest.raises(PredictError, match="is a folder"):
+        predict(predict_config(run_dir, input=str(docs), output=str(tmp_path)))
+
+
+@pytest.mark.parametrize("key", ["lenient", "constrained", "resume", "progress", "prefix_cache", "load_in_4bit"])
+def test_predict_switches_must_be_true_or_false(key, tmp_path):
+    with pytest.raises(PredictError, match=rf"^{key}='no': expected true or false"):  # checked before anything loads
+        predict(predict_config(tmp_path, text="I was afraid.", **{key: "no"}))  # bool("no") would be True
+
+
+def test_command_line_survives_a_document_it_cannot_encode(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "text": "I was afraid."}\n{"id": "b", "text": "\\ud800"}\n', encoding="utf-8")
+    out = tmp_path / "preds.jsonl"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "ecct.predict", f"adapter={run_dir}", f"input={docs}", f"output={out}"]
+    command += ["max_new_tokens=4", "progress=false", "lenient=true"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    header, first, second = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert header["ecct_predict"]["decoding"] == "constrained"  # the default
+    assert first["id"] == "a" and "output" in first
+    assert second["id"] == "b" and "lone surrogate U+D800" in second["skipped"]
+    assert "1 predicted" in done.stderr and "1 skipped" in done.stderr and "skipped b: text cannot be" in done.stderr
+
+
+def test_help_lists_only_what_predict_reads():
+    done = subprocess.run([sys.executable, "-m", "ecct.predict", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "constrained: true" in done.stdout and "resume: true" in done.stdout
+    for group in ("baseline", "augment", "trainer", "experiment"):
+        assert group not in done.stdout

@@ -12,7 +12,7 @@ Prompts are sorted by length and batched so padding stays small. Outputs come ba
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -112,10 +112,13 @@ def generate(
     description: str = "generating",
     documents: Sequence[str] | None = None,
     output_format: str = "lines",
+    on_batch: Callable[[list[int], list[str]], None] | None = None,
 ) -> list[str]:
     """Greedy completions (special tokens stripped), one per prompt, in input order.
 
-    ``documents[i]`` is the text prompt ``i`` asks about; only constrained decoding reads it.
+    ``documents[i]`` is the text prompt ``i`` asks about; only constrained decoding reads it. ``on_batch``, when
+    given, is called after every batch with its prompt indices and their completions (``ecct.predict`` writes
+    each finished batch at once).
     """
     if not prompts:
         return []
@@ -157,6 +160,8 @@ def generate(
             )
             for row, i in enumerate(batch):
                 outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True).strip()
+            if on_batch is not None:
+                on_batch(list(batch), [outputs[i] for i in batch])
     finally:
         model.train(was_training)
     return outputs

@@ -10,6 +10,7 @@ from typing import Any
 
 from ecct.inference.inputs import PredictError
 from ecct.runs.locate import RunArtifacts
+from ecct.settings import flag
 
 BACKENDS = ("auto", "transformers", "vllm")
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -37,7 +38,7 @@ def vllm_engine_args(run: RunArtifacts, base_path: str, max_model_len: int | Non
         "model": str(run.model_dir) if run.model_dir else base_path,
         "tokenizer": base_path,
         "dtype": str(model_cfg.get("dtype") or "auto"),
-        "trust_remote_code": bool(model_cfg.get("trust_remote_code")),
+        "trust_remote_code": flag(model_cfg, "trust_remote_code", False, "model", PredictError),
         "enable_prefix_caching": True,  # the shared instruction is computed once per engine
         "seed": 0,
     }
@@ -100,7 +101,10 @@ def choose_backend(requested: str, constrained: bool) -> str:
         raise PredictError(f"backend={requested!r}: expected one of {BACKENDS}")
     if requested == "vllm":
         if constrained:
-            raise PredictError("constrained=true runs on the transformers backend only; set backend=transformers")
+            raise PredictError(
+                "constrained decoding (predict's default) runs on the transformers backend only: add constrained=false"
+                " for backend=vllm, or set backend=transformers"
+            )
         return "vllm"
     if requested == "transformers" or constrained or not vllm_available():
         return "transformers"
