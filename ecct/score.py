@@ -11,19 +11,19 @@ Predictions: JSON Lines, one object per document::
 
 - ``id`` (required): the id of a gold document (a string; an integer is read as its decimal form).
 - ``triplets``: a list of objects with ``emotion``, ``cause`` (strings, or ``{"text", "start", "end"}``
-  objects as in corpus files; an ecct record's ``emotion_span``/``cause_span`` give offsets too) and
-  ``category`` (one of the six categories, any case).
+  objects as in corpus files) and ``category`` (one of the six categories, any case). An ecct record's
+  ``emotion_span``/``cause_span`` are not read: the parser derived them from the text.
 - ``output``: raw model text, parsed with ``ecct.output.parsing.parse_output`` against the gold document's
   text in ``--format``; used only when ``triplets`` is absent (records that carry both, as written
   during training, are scored from their ``triplets``).
 - ``violations`` (optional): violation kinds, or objects with a ``kind``; added to the parser's own.
 
 Span matching (``span_match`` in ``metrics.json``, printed first): ``offsets`` when every predicted span that
-occurs in its document gives offsets (gold always has them): a span then matches only the gold span at the same
-place, and word-level credit needs overlapping character ranges; otherwise ``text``. ``offset_mismatches`` counts
-predicted spans whose offsets do not select their text (they match nothing by offsets). Both sides are
-NFC-normalised before comparing. An ``ecct.predict`` header line is skipped; its ``{"id", "skipped"}`` records
-count as missing (``skipped_documents``).
+occurs in its document is a ``{"text", "start", "end"}`` object (gold always has offsets): a span then matches
+only the gold span at the same place, and word-level credit needs overlapping character ranges; otherwise
+``text``. ``offset_mismatches`` counts predicted spans whose offsets do not select their text (they match nothing
+by offsets). Both sides are NFC-normalised before comparing. An ``ecct.predict`` header line is skipped; its
+``{"id", "skipped"}`` records count as missing (``skipped_documents``).
 
 Gold documents without a line count as empty predictions (``missing_predictions``). A bad line
 (not JSON, no or unknown id, repeated id, neither ``triplets`` nor ``output``, a malformed triplet)

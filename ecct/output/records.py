@@ -103,7 +103,7 @@ def load_predictions(
     """Predictions by document id and what was skipped (only in lenient mode; strict mode raises).
 
     Spans are matched by offsets when every predicted span found in its document carries offsets (``{"text",
-    "start", "end"}``, or an ecct record's ``emotion_span``/``cause_span``), else by text. A span whose offsets do
+    "start", "end"}`` objects), else by text. A span whose offsets do
     not select its text is counted in ``offset_mismatches`` and, matching by offsets, matches nothing.
     """
     origin = str(path)
@@ -226,9 +226,13 @@ def _triplets(value: Any) -> list[tuple[_SpanValue, _SpanValue, str]]:
 
 
 def _span(item: dict[str, Any], role: str, index: int) -> _SpanValue:
-    """A span as text, ``{"text", "start", "end"}``, or text plus an ecct record's ``<role>_span`` offsets."""
+    """A span as text or as ``{"text", "start", "end"}``.
+
+    An ecct record's ``emotion_span``/``cause_span`` are not read: the parser derived them from the text (the model
+    writes text only), so scoring such a file by text agrees with the run's own metrics.
+    """
     value = item.get(role)
-    offsets = item.get(f"{role}_span")
+    offsets = None
     if isinstance(value, dict):
         value, offsets = value.get("text"), value
     if not isinstance(value, str):
