@@ -6,8 +6,9 @@ averaged over. A job without ``metrics.json`` is listed as failed; a job the swe
 that has no directory is listed as missing. Writes ``report.md``, ``report.csv`` and ``f1_by_<factor>.png``.
 
 ``--baseline DIR`` (repeatable) puts reference runs alongside the sweep: a run directory or a multirun directory
-of ``python -m ecct.baseline`` (the BERT pipeline) becomes one extra row (mean ± std over its runs) and a dashed
-line in every plot. Baseline directories without ``metrics.json`` are listed as failed too.
+of ``python -m ecct.baseline`` becomes one extra row per method (mean ± std over its runs: "BERT baseline" for
+the pipeline, "Rule-based floor" for ``method=rules``) and a dashed line in every plot. Baseline directories
+without ``metrics.json`` are listed as failed too.
 """
 
 from __future__ import annotations
@@ -58,10 +59,22 @@ class SweepResult:
     rows: list[dict[str, Any]]  # one per factor-level combination
     failed: list[Job] = field(default_factory=list)
     missing: list[dict[str, str]] = field(default_factory=list)
-    baseline: dict[str, Any] | None = None  # {"label", "n", "failed", "stats"} of the reference runs
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # {"label", "n", "failed", "stats"} per method
+
+    @property
+    def baseline(self) -> dict[str, Any] | None:
+        """The first reference row (the only one when all reference runs are of one method)."""
+        return self.baselines[0] if self.baselines else None
 
 
 BASELINE_LABEL = "BERT baseline"
+# A baseline run's metrics.json "method" -> its row label; runs without one are the BERT pipeline's.
+BASELINE_LABELS = {"bert": BASELINE_LABEL, "rules": "Rule-based floor"}
+
+
+def baseline_label(metrics: dict[str, Any]) -> str:
+    method = str(metrics.get("method", "bert"))
+    return BASELINE_LABELS.get(method, f"baseline ({method})")
 
 
 def _split_override(item: str) -> tuple[str, str]:
@@ -107,8 +120,9 @@ def _aggregate(metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]
     return aggregate([{k: v for k, v in m.items() if isinstance(v, int | float)} for m in metrics])
 
 
-def read_baseline(paths: Sequence[Path]) -> tuple[dict[str, Any], list[Job]]:
-    """Reference runs: each path is one run directory (with metrics.json) or a multirun directory of them."""
+def read_baseline(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[Job]]:
+    """Reference runs: each path is one run directory (with metrics.json) or a multirun directory of them; one row
+    per method (``baseline_label``), in the order the methods first appear. A failed run counts in the first row."""
     finished: list[dict[str, Any]] = []
     failed: list[Job] = []
     for path in paths:
@@ -124,8 +138,16 @@ def read_baseline(paths: Sequence[Path]) -> tuple[dict[str, Any], list[Job]]:
                 finished.append(json.loads(metrics_file.read_text(encoding="utf-8")))
             else:
                 failed.append(Job(run, {"baseline": str(path)}, None))
-    row = {"label": BASELINE_LABEL, "n": len(finished), "failed": len(failed), "stats": _aggregate(finished)}
-    return row, failed
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for metrics in finished:
+        by_label.setdefault(baseline_label(metrics), []).append(metrics)
+    rows = [
+        {"label": label, "n": len(runs), "failed": 0, "stats": _aggregate(runs)} for label, runs in by_label.items()
+    ]
+    if not rows:
+        rows = [{"label": BASELINE_LABEL, "n": 0, "failed": 0, "stats": {}}]
+    rows[0]["failed"] = len(failed)
+    return rows, failed
 
 
 def summarize(sweep_dir: Path, baseline: Sequence[Path] = ()) -> SweepResult:
@@ -155,11 +177,11 @@ def summarize(sweep_dir: Path, baseline: Sequence[Path] = ()) -> SweepResult:
         if not any(all(have.get(k) == v for k, v in want.items()) for have in seen)
     ]
     failed = [job for job in jobs if job.metrics is None]
-    reference = None
+    references: list[dict[str, Any]] = []
     if baseline:
-        reference, baseline_failed = read_baseline(baseline)
+        references, baseline_failed = read_baseline(baseline)
         failed += baseline_failed
-    return SweepResult(factors, rows, failed, missing, reference)
+    return SweepResult(factors, rows, failed, missing, references)
 
 
 def _cell(stats: dict[str, dict[str, float]], key: str) -> str:
@@ -175,15 +197,14 @@ def to_markdown(result: SweepResult, title: str) -> str:
         cells = [row["levels"][f] for f in result.factors] + [str(row["n"])]
         cells += [_cell(row["stats"], key) for key, _ in HEADLINE]
         lines.append("| " + " | ".join(cells) + " |")
-    if result.baseline is not None:
-        reference = result.baseline
+    for reference in result.baselines:
         cells = [reference["label"], *("–" for _ in result.factors[1:]), str(reference["n"])]
         cells += [_cell(reference["stats"], key) for key, _ in HEADLINE]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Mean ± sample std over seeds/folds (runs = finished jobs per row)."]
     tested = {
         row.get("label") or "/".join(row["levels"].values()) or "sweep": row["stats"]["test/n_documents"]["mean"]
-        for row in [*result.rows, *([result.baseline] if result.baseline else [])]
+        for row in [*result.rows, *result.baselines]
         if "test/n_documents" in row["stats"]
     }
     if len(set(tested.values())) > 1:  # e.g. a sweep capped with eval.max_test_documents against a full baseline
@@ -205,9 +226,9 @@ def write_csv(result: SweepResult, path: Path) -> None:
             [*result.factors, "runs", "failed", *(f"{k}_{s}" for k, _ in HEADLINE for s in ("mean", "std"))]
         )
         rows = list(result.rows)
-        if result.baseline is not None:
-            levels = {f: (result.baseline["label"] if i == 0 else "") for i, f in enumerate(result.factors)}
-            rows.append({**result.baseline, "levels": levels})
+        for reference in result.baselines:
+            levels = {f: (reference["label"] if i == 0 else "") for i, f in enumerate(result.factors)}
+            rows.append({**reference, "levels": levels})
         for row in rows:
             values = [row["stats"].get(k, {}) for k, _ in HEADLINE]
             writer.writerow(
@@ -249,11 +270,10 @@ def plot_factor(result: SweepResult, factor: str, path: Path) -> None:
             width = 0.8 / len(HEADLINE)
             xs = [i + (offset - (len(HEADLINE) - 1) / 2) * width for i in range(len(levels))]
             ax.bar(xs, means, width=width, yerr=stds, capsize=3, label=label)
-    reference = (result.baseline or {}).get("stats", {}).get(HEADLINE[0][0])
-    if reference is not None:  # the pipeline's triplet F1, drawn in the colour of the triplet F1 series
-        ax.axhline(
-            reference["mean"], color="C0", linestyle="--", label=f"{result.baseline['label']} ({HEADLINE[0][1]})"
-        )
+    for reference, style in zip(result.baselines, itertools.cycle(("--", ":", "-."))):
+        stats = reference["stats"].get(HEADLINE[0][0])
+        if stats is not None:  # each baseline's triplet F1, in the colour of the triplet F1 series
+            ax.axhline(stats["mean"], color="C0", linestyle=style, label=f"{reference['label']} ({HEADLINE[0][1]})")
     if not numeric:
         ax.set_xticks(range(len(levels)), levels)
     ax.set_xlabel(factor)

@@ -1,6 +1,7 @@
-"""``python -m ecct.baseline [overrides]``: train and test the two-step BERT-Classifier baseline.
+"""``python -m ecct.baseline [overrides]``: train and test the two-step BERT-Classifier baseline, or the rule floor.
 
-E.g. ``python -m ecct.baseline data=gui2016 encoder=e5_small``. One Hydra job = one W&B run = one run directory,
+E.g. ``python -m ecct.baseline data=gui2016 encoder=e5_small``; ``method=rules`` runs the rule-based floor
+(``ecct.baseline.rules``) instead. One Hydra job = one W&B run = one run directory,
 holding what an LLM run holds (``config.yaml``, ``versions.json``, ``metrics.json``, ``predictions.jsonl``,
 ``train_log.jsonl``) plus the two stage models, so both kinds of run land in one comparison table.
 """
@@ -15,12 +16,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ecct import CONF_DIR
+from ecct.runs import resolvers
 from ecct.runs.job import run_job
 
 log = logging.getLogger(__name__)
 
 # hydra.searchpath in conf/baseline/config.yaml points here, so conf/data and conf/logger are shared with ecct.train.
 OmegaConf.register_new_resolver("ecct_conf_dir", lambda: str(CONF_DIR), replace=True)
+resolvers.register()  # hydra.sweep.subdir uses ${ecct_subdir:...}: without it every -m run failed to start
 
 
 def _split_label(cfg: DictConfig) -> str:
@@ -29,16 +32,21 @@ def _split_label(cfg: DictConfig) -> str:
     return f"{split.scheme}.{index}" if index is not None else str(split.scheme)
 
 
+def _model_label(choices: Mapping[str, str]) -> str:
+    """The encoder for the BERT pipeline, ``rules`` for the rule floor."""
+    return "rules" if choices.get("method") == "rules" else choices.get("encoder", "?")
+
+
 def baseline_run_name(cfg: DictConfig, choices: Mapping[str, str]) -> str:
-    """E.g. ``baseline-e5_small-gui2016-s42-split20.1``."""
-    return f"baseline-{choices.get('encoder', '?')}-{choices.get('data', '?')}-s{cfg.seed}-{_split_label(cfg)}"
+    """E.g. ``baseline-e5_small-gui2016-s42-split20.1``, ``baseline-rules-gui2016-s42-split20.1``."""
+    return f"baseline-{_model_label(choices)}-{choices.get('data', '?')}-s{cfg.seed}-{_split_label(cfg)}"
 
 
 def baseline_tags(cfg: DictConfig, choices: Mapping[str, str]) -> list[str]:
-    """The LLM runs' tag scheme (``factor:level``), with the method and encoder as the model factor."""
+    """The LLM runs' tag scheme (``factor:level``), with the method and encoder (or ``rules``) as the model factor."""
     tags = [
         "method:baseline",
-        f"model:baseline_{choices.get('encoder', '?')}",
+        f"model:baseline_{_model_label(choices)}",
         f"data:{choices.get('data', '?')}",
         f"seed:{cfg.seed}",
         f"split:{cfg.data.split.scheme}",
@@ -51,7 +59,10 @@ def baseline_tags(cfg: DictConfig, choices: Mapping[str, str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR / "baseline"), config_name="config")
 def main(cfg: DictConfig) -> float:
-    from ecct.baseline.pipeline import run  # heavy imports after Hydra has parsed the command line
+    if cfg.method.name == "rules":
+        from ecct.baseline.rules import run
+    else:  # heavy imports after Hydra has parsed the command line
+        from ecct.baseline.pipeline import run
 
     hydra_cfg = HydraConfig.get()
     choices = dict(hydra_cfg.runtime.choices)
