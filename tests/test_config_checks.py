@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -83,3 +84,72 @@ def test_switches_must_be_true_or_false(key: str, compose_config) -> None:
     check_config(compose_config(SMOKE, f"++{key}=true"))
     with pytest.raises(ConfigError, match=rf"{key}='no': expected true or false"):
         check_config(compose_config(SMOKE, f"++{key}=no"))  # bool("no") would be True
+
+
+# ---- eval/trainer switches: every combination builds its trainer arguments or is refused, naming the keys -------
+
+SELECTION_SWITCHES = [
+    ("eval.generate_during_training=true", "eval.generate_during_training=false"),
+    ("eval.max_dev_documents=2", "eval.max_dev_documents=0", "eval.max_dev_documents=null"),
+    # (eval_steps, save_steps): equal, a multiple, past max_steps, not a multiple
+    ("trainer.eval_steps=2 trainer.save_steps=2", "trainer.eval_steps=2 trainer.save_steps=4",
+     "trainer.eval_steps=1000 trainer.save_steps=1000", "trainer.eval_steps=2 trainer.save_steps=3"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("switches", [" ".join(c) for c in itertools.product(*SELECTION_SWITCHES)])
+def test_every_selection_combination_builds_or_is_refused(switches: str, tmp_path: Path, compose_config) -> None:
+    from ecct.training.run import selection_for, sft_config
+
+    cfg = compose_config(SMOKE, *switches.split())
+    not_multiple = "save_steps=3" in switches and "max_dev_documents=0" not in switches
+    if not_multiple:
+        with pytest.raises(ConfigError, match=r"trainer.save_steps=3 is not a multiple of trainer.eval_steps=2"):
+            check_config(cfg)
+        return
+    check_config(cfg)
+    selection = selection_for(cfg)
+    args = sft_config(cfg, tmp_path, report_to="none", selection=selection)  # transformers' own checks pass
+    expected = {"0": "last"}.get(str(cfg.eval.max_dev_documents)) or (
+        "dev_triplet_f1" if cfg.eval.generate_during_training else "dev_loss"
+    )
+    assert selection.name == expected
+    assert args.load_best_model_at_end == (expected != "last")
+    if expected == "dev_loss":
+        assert args.metric_for_best_model == "eval_loss" and args.greater_is_better is False
+    if expected == "dev_triplet_f1":
+        assert args.metric_for_best_model == "eval_selection_score" and args.greater_is_better is True
+    if expected == "last":
+        assert args.eval_strategy == "no"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "+trainer.load_best_model_at_end=false",
+            r"trainer.load_best_model_at_end is set by ecct.train.*max_dev_documents=0",
+        ),
+        ("+trainer.metric_for_best_model=loss", r"trainer.metric_for_best_model is set by ecct.train.*generate_during"),
+        ("+trainer.eval_strategy=no", r"trainer.eval_strategy is set by ecct.train"),
+        ("+trainer.output_dir=/tmp/x", r"trainer.output_dir is set by ecct.train.*hydra.run.dir"),
+        ("trainer.eval_steps=0", r"trainer.eval_steps=0: expected a positive number"),
+        ("trainer.per_device_train_batch_size=0", r"trainer.per_device_train_batch_size=0"),
+        ("eval.max_dev_documents=-1", r"eval.max_dev_documents=-1: expected null \(all\), 0 \(no dev evaluation"),
+        ("eval.max_test_documents=0", r"eval.max_test_documents=0: expected null"),
+        ("eval.dev_fraction=1.0", r"eval.dev_fraction=1.0: expected a share"),
+        ("eval.dev_fraction=0", r"eval.dev_fraction=0: expected a share"),
+        ("eval.batch_size=0", r"eval.batch_size=0: expected a positive integer"),
+        ("eval.max_new_tokens=4", r"eval.max_new_tokens=4 is too small"),
+        ("eval.generate_during_training=no", r"eval.generate_during_training='no': expected true or false"),
+    ],
+)
+def test_unrunnable_switches_are_refused_before_the_model_loads(override: str, message: str, compose_config) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_config(compose_config(SMOKE, override))
+
+
+def test_constrained_decoding_with_json_output_is_refused(compose_config) -> None:
+    check_config(compose_config(SMOKE, "eval.constrained=true"))
+    with pytest.raises(ConfigError, match=r"eval.constrained=true supports prompt.output_format=lines only"):
+        check_config(compose_config(SMOKE, "eval.constrained=true", "prompt.output_format=json"))

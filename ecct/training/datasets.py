@@ -30,6 +30,8 @@ class LengthReport:
     skipped: int
     longest: int
     max_length: int | None
+    longest_kept: int = 0  # the longest example trained on (the memory estimate's row)
+    shared_prefix: int = 0  # tokens every kept example starts with (the instruction), for the memory estimate
 
     def __str__(self) -> str:
         return (
@@ -38,10 +40,27 @@ class LengthReport:
         )
 
 
-def example_length(tokenizer: PreTrainedTokenizerBase, example: dict) -> int:
-    """Tokens of prompt + completion rendered with the chat template, as SFTTrainer will see them."""
+def example_ids(tokenizer: PreTrainedTokenizerBase, example: dict) -> list[int]:
+    """Token ids of prompt + completion rendered with the chat template, as SFTTrainer will see them."""
     rendered = tokenizer.apply_chat_template(example["prompt"] + example["completion"], tokenize=True, return_dict=True)
-    return len(rendered["input_ids"])
+    return list(rendered["input_ids"])
+
+
+def example_length(tokenizer: PreTrainedTokenizerBase, example: dict) -> int:
+    return len(example_ids(tokenizer, example))
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Tokens all ``sequences`` start with, at most one short of the shortest (every row keeps a suffix)."""
+    if not sequences:
+        return 0
+    first, shortest = sequences[0], min(len(s) for s in sequences)
+    length = max(shortest - 1, 0)
+    for other in sequences[1:]:
+        length = next((i for i in range(length) if other[i] != first[i]), length)
+        if length == 0:
+            break
+    return length
 
 
 def build_sft_dataset(
@@ -55,7 +74,8 @@ def build_sft_dataset(
 ) -> tuple[Dataset, LengthReport]:
     """One prompt-completion example per document; checks ``max_length`` against every example."""
     examples = [build_example(doc, prompt_cfg) | {"id": doc.id} for doc in documents]
-    lengths = [example_length(tokenizer, ex) for ex in examples]
+    ids = [example_ids(tokenizer, ex) for ex in examples]
+    lengths = [len(row) for row in ids]
     too_long = [i for i, n in enumerate(lengths) if max_length is not None and n > max_length]
     longest = max(lengths, default=0)
     if too_long and not skip_longer:
@@ -66,7 +86,15 @@ def build_sft_dataset(
         )
     dropped = set(too_long)
     kept = [ex for i, ex in enumerate(examples) if i not in dropped]
-    report = LengthReport(kept=len(kept), skipped=len(too_long), longest=longest, max_length=max_length)
+    kept_ids = [row for i, row in enumerate(ids) if i not in dropped]
+    report = LengthReport(
+        kept=len(kept),
+        skipped=len(too_long),
+        longest=longest,
+        max_length=max_length,
+        longest_kept=max((len(row) for row in kept_ids), default=0),
+        shared_prefix=common_prefix_length(kept_ids),
+    )
     log.info("%s dataset: %s", name, report)
     if not kept:
         raise MaxLengthError(f"no {name} examples left ({report})")
