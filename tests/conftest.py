@@ -63,3 +63,58 @@ def compose_config():
 def run_module():
     """``run_module("ecct.train", *args, timeout=900, env=None, cwd=repo)`` -> CompletedProcess."""
     return _run_module
+
+
+# ---- tiny SFT runs: trainer arguments and PEFT settings shared by the training tests ----------------------------
+
+
+def _sft_args(output_dir: Path, **overrides):
+    """CPU, float32, no W&B, 2 steps at batch 2, nothing saved: override what a test needs."""
+    from trl import SFTConfig
+
+    base = {
+        "output_dir": str(output_dir),
+        "max_steps": 2,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 1e-2,
+        "bf16": False,
+        "gradient_checkpointing": False,
+        "use_cpu": True,
+        "report_to": "none",
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "max_length": 1024,
+        "seed": 0,
+    }
+    return SFTConfig(**(base | overrides))
+
+
+def _peft_settings(method: str):
+    """A ``{"peft": ...}`` config for ``lora_config``/``load_model``: r 4, no dropout (runs compare exactly)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(
+        {
+            "peft": {
+                "method": method,
+                "r": 4,
+                "alpha": 8,
+                "dropout": 0.0,
+                "target_modules": "all-linear",
+                "load_in_4bit": method == "qlora",
+                "compute_dtype": "float32",
+            }
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def sft_args():
+    """``sft_args(output_dir, **SFTConfig overrides)`` -> SFTConfig for a tiny CPU run."""
+    return _sft_args
+
+
+@pytest.fixture(scope="session")
+def peft_settings():
+    """``peft_settings("lora" | "qlora" | "none")`` -> ``{"peft": ...}`` config."""
+    return _peft_settings

@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import Dataset
 from omegaconf import OmegaConf
-from trl import SFTConfig, SFTTrainer
+from trl import SFTTrainer
 
 from ecct.data.paths import REPO_ROOT
 from ecct.data.readers import read_jsonl
@@ -33,49 +33,15 @@ def documents():
     return read_jsonl(DEMO).documents[:8]
 
 
-def _args(tmp_path: Path, **overrides) -> SFTConfig:
-    base = {
-        "output_dir": str(tmp_path),
-        "max_steps": 2,
-        "per_device_train_batch_size": 2,
-        "learning_rate": 1e-2,
-        "bf16": False,
-        "gradient_checkpointing": False,
-        "use_cpu": True,
-        "report_to": "none",
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "max_length": 1024,
-        "seed": 0,
-    }
-    return SFTConfig(**(base | overrides))
-
-
-def _peft_cfg(method: str) -> OmegaConf:
-    return OmegaConf.create(
-        {
-            "peft": {
-                "method": method,
-                "r": 4,
-                "alpha": 8,
-                "dropout": 0.0,
-                "target_modules": "all-linear",
-                "load_in_4bit": method == "qlora",
-                "compute_dtype": "float32",
-            }
-        }
-    )
-
-
-def test_lora_step_changes_only_adapter_weights(tmp_path, tokenizer, documents) -> None:
+def test_lora_step_changes_only_adapter_weights(tmp_path, tokenizer, documents, sft_args, peft_settings) -> None:
     dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 1024)
     model = load_model(TINY, {"load_in_4bit": False})
     trainer = SFTTrainer(
         model=model,
-        args=_args(tmp_path),
+        args=sft_args(tmp_path),
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(_peft_cfg("lora")),
+        peft_config=lora_config(peft_settings("lora")),
     )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -88,15 +54,15 @@ def test_lora_step_changes_only_adapter_weights(tmp_path, tokenizer, documents) 
     assert {n for n in lora_params if "lora_B" in n} <= changed
 
 
-def test_qlora_two_steps_in_4bit(tmp_path, tokenizer, documents) -> None:
+def test_qlora_two_steps_in_4bit(tmp_path, tokenizer, documents, sft_args, peft_settings) -> None:
     pytest.importorskip("bitsandbytes")
-    peft = _peft_cfg("qlora")
+    peft = peft_settings("qlora")
     model = load_model(TINY, peft.peft)
     assert getattr(model, "is_loaded_in_4bit", False)
     dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 1024)
     trainer = SFTTrainer(
         model=model,
-        args=_args(tmp_path),
+        args=sft_args(tmp_path),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora_config(peft),
@@ -108,10 +74,10 @@ def test_qlora_two_steps_in_4bit(tmp_path, tokenizer, documents) -> None:
     assert type(trainer.model.base_model.model.model.layers[0].mlp.down_proj.base_layer).__name__ == "Linear4bit"
 
 
-def test_end_of_turn_token_is_inside_completion_labels(tmp_path, tokenizer, documents) -> None:
+def test_end_of_turn_token_is_inside_completion_labels(tmp_path, tokenizer, documents, sft_args, peft_settings) -> None:
     dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 1024)
     model = load_model(TINY, {"load_in_4bit": False})
-    trainer = SFTTrainer(model=model, args=_args(tmp_path), train_dataset=dataset, processing_class=tokenizer)
+    trainer = SFTTrainer(model=model, args=sft_args(tmp_path), train_dataset=dataset, processing_class=tokenizer)
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert eos == tokenizer.eos_token_id and eos != tokenizer.pad_token_id
     for row in trainer.train_dataset:
@@ -125,13 +91,13 @@ def test_end_of_turn_token_is_inside_completion_labels(tmp_path, tokenizer, docu
         assert supervised.count(eos) == 1 and tokenizer.pad_token_id not in supervised
 
 
-def test_generation_stops_after_learning_a_short_answer(tmp_path, tokenizer) -> None:
+def test_generation_stops_after_learning_a_short_answer(tmp_path, tokenizer, sft_args, peft_settings) -> None:
     """Overfit one short example: greedy decoding must reproduce the completion and then stop at end-of-turn."""
     prompt = [{"role": "user", "content": "Document: She was afraid of the dark."}]
     target = "(afraid, the dark, Fear)"
     dataset = Dataset.from_list([{"prompt": prompt, "completion": [{"role": "assistant", "content": target}]}] * 4)
     model = load_model(TINY, {"load_in_4bit": False})
-    args = _args(tmp_path, max_steps=40, learning_rate=1e-2, lr_scheduler_type="constant")
+    args = sft_args(tmp_path, max_steps=40, learning_rate=1e-2, lr_scheduler_type="constant")
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
     trainer.train()
     budget = len(tokenizer(target)["input_ids"]) + 20

@@ -3,12 +3,18 @@ LoRA, QLoRA and full fine-tuning, chunked rows, gradient accumulation and whole 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import _peft_settings, _sft_args
 from omegaconf import OmegaConf
+from safetensors.torch import load_file
 from trl import SFTConfig, SFTTrainer
 
 from ecct.data.paths import REPO_ROOT
@@ -34,39 +40,10 @@ class FastTrainer(SharedPrefixMixin, SFTTrainer):
     pass
 
 
-def peft_cfg(method: str) -> OmegaConf:
-    return OmegaConf.create(
-        {
-            "peft": {
-                "method": method,
-                "r": 4,
-                "alpha": 8,
-                "dropout": 0.0,
-                "target_modules": "all-linear",
-                "load_in_4bit": method == "qlora",
-                "compute_dtype": "float32",
-            }
-        }
-    )
-
-
 def sft_args(tmp_path: Path, **overrides) -> SFTConfig:
-    base = {
-        "output_dir": str(tmp_path),
-        "max_steps": 2,
-        "per_device_train_batch_size": 3,
-        "learning_rate": 1e-2,
-        "bf16": False,
-        "gradient_checkpointing": False,
-        "use_cpu": True,
-        "report_to": "none",
-        "logging_steps": 1,
-        "save_strategy": "no",
-        "max_length": 2048,
-        "seed": 0,
-        "train_sampling_strategy": "sequential",
-    }
-    return SFTConfig(**(base | overrides))
+    """The shared tiny-run arguments, with the longer prompts and a fixed order these comparisons need."""
+    base = {"per_device_train_batch_size": 3, "max_length": 2048, "train_sampling_strategy": "sequential"}
+    return _sft_args(tmp_path, **(base | overrides))
 
 
 def build_trainer(model_cfg, method: str, tmp_path: Path, documents, **args) -> FastTrainer:
@@ -74,13 +51,13 @@ def build_trainer(model_cfg, method: str, tmp_path: Path, documents, **args) -> 
     tokenizer = load_tokenizer(model_cfg, path)
     dataset, _ = build_sft_dataset(documents, PROMPT, tokenizer, 2048)
     torch.manual_seed(0)
-    model = load_model(model_cfg, peft_cfg(method).peft, path)
+    model = load_model(model_cfg, _peft_settings(method).peft, path)
     return FastTrainer(
         model=model,
         args=sft_args(tmp_path, **args),
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(peft_cfg(method)),
+        peft_config=lora_config(_peft_settings(method)),
     )
 
 
@@ -153,6 +130,10 @@ def test_rows_in_chunks_give_the_same_gradients(tmp_path, documents, chunk) -> N
     for num_items in (None, items):  # Trainer passes the token count when it can, TRL normalises itself when not
         plain = loss_and_grads(trainer, batch, shared=False, items=num_items)
         assert_same(plain, loss_and_grads(trainer, batch, shared=True, chunk=chunk, items=num_items))
+    stats = trainer.prefix_stats
+    if chunk == 1:  # each row's pass is trimmed to the row: no padding is computed at all
+        assert stats.computed_tokens == stats.needed_tokens
+    assert stats.needed_tokens <= stats.computed_tokens < stats.plain_tokens
 
 
 def test_each_row_sees_only_itself(tmp_path, documents) -> None:
@@ -212,7 +193,7 @@ def test_embedded_model_loss_and_gradients_equal_the_plain_batch(tmp_path, data_
         args=sft_args(tmp_path, per_device_train_batch_size=2),
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config(peft_cfg("lora")),
+        peft_config=lora_config(_peft_settings("lora")),
     )
     batch = first_batch(trainer)
     assert_same(loss_and_grads(trainer, batch, shared=False), loss_and_grads(trainer, batch, shared=True, chunk=1))
@@ -231,3 +212,27 @@ def test_gradient_checkpointing_falls_back_to_the_plain_batch_and_says_why(tmp_p
     assert trainer.prefix_stats.shared_batches == 0
     assert trainer.prefix_stats.fallbacks["gradient checkpointing is on (the model returns no cache in training)"] == 2
     assert sum("gradient checkpointing" in r.message for r in caplog.records) == 1  # logged once
+
+
+def test_ddp_ranks_compute_their_own_prefix_and_train_the_same_weights(tmp_path) -> None:
+    """Two gloo processes (torchrun), rows in chunks under ``no_sync``: the same adapter as the plain path."""
+
+    adapters = {}
+    for port, enabled in ((29541, "true"), (29542, "false")):
+        run = tmp_path / enabled
+        command = [
+            *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)),
+            *("-m", "ecct.train", "+experiment=smoke", f"hydra.run.dir={run}", f"shared_prefix.enabled={enabled}"),
+            "eval.max_new_tokens=8",
+            "peft.dropout=0.0",  # dropout draws differ between the paths (one mask for the shared prefix)
+        ]
+        env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["train/world_size"] == 2
+        assert (metrics["shared_prefix/shared_batches"] > 0) == (enabled == "true")
+        adapters[enabled] = load_file(run / "adapter" / "adapter_model.safetensors")
+    assert adapters["true"].keys() == adapters["false"].keys()
+    for name, weight in adapters["false"].items():
+        assert torch.allclose(weight, adapters["true"][name], rtol=1e-4, atol=1e-6), name

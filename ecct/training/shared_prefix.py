@@ -113,7 +113,8 @@ class PrefixStats:
     shared_batches: int = 0
     useful_tokens: int = 0  # non-pad tokens of all rows (each row's prefix counted once per row)
     plain_tokens: int = 0  # what the plain path computes: rows x longest row
-    computed_tokens: int = 0  # what this path computes: prefix once + rows x longest suffix
+    computed_tokens: int = 0  # what this path computes: prefix once + each pass's rows x its longest suffix
+    needed_tokens: int = 0  # what it must compute at least: prefix once + every row's own suffix
     fallbacks: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, float]:
@@ -122,6 +123,7 @@ class PrefixStats:
             "shared_prefix/shared_batches": self.shared_batches,
             "shared_prefix/computed_per_useful_token": self.computed_tokens / max(self.useful_tokens, 1),
             "shared_prefix/plain_per_useful_token": self.plain_tokens / max(self.useful_tokens, 1),
+            "shared_prefix/padding_per_needed_token": self.computed_tokens / max(self.needed_tokens, 1),
         }
 
 
@@ -160,6 +162,8 @@ class SharedPrefixMixin:
         rows = suffix["input_ids"].size(0)
         chunk = self.rows_per_chunk or rows
         if chunk >= rows or return_outputs or not (model.training and torch.is_grad_enabled()):
+            if model.training:
+                self.prefix_stats.computed_tokens += suffix["input_ids"].numel()
             return parent(
                 model,
                 suffix | {self._cache_key(model): repeated(cache, rows)},
@@ -187,6 +191,7 @@ class SharedPrefixMixin:
         no_sync = getattr(self.accelerator, "no_sync", None)
         for start in starts[:-1]:
             part = chunk_of(suffix, start, start + chunk)
+            self.prefix_stats.computed_tokens += part["input_ids"].numel()
             with no_sync(model) if no_sync else nullcontext():
                 loss = parent(
                     model,
@@ -198,6 +203,7 @@ class SharedPrefixMixin:
                 self.accelerator.backward(loss)
             earlier_loss += loss.detach()
         last = chunk_of(suffix, starts[-1], rows)
+        self.prefix_stats.computed_tokens += last["input_ids"].numel()
         loss = parent(
             model,
             last | {self._cache_key(model): repeated(cache, last["input_ids"].size(0))},
@@ -241,18 +247,21 @@ class SharedPrefixMixin:
         length = 0 if reason else shared_prefix_length(input_ids, mask, labels)
         if reason or length < self.min_prefix_tokens:
             stats.computed_tokens += rows * width
+            stats.needed_tokens += int(mask.sum())
             self._fall_back(reason or f"shared prefix shorter than {self.min_prefix_tokens} tokens")
             return None
         output = backbone_of(model)(input_ids=input_ids[:1, :length], attention_mask=mask[:1, :length], use_cache=True)
         cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
         if cache is None or not hasattr(cache, "layers"):
             stats.computed_tokens += rows * width
+            stats.needed_tokens += int(mask.sum())
             self._fall_back("the model returned no reusable cache")
             return None
         suffix_width = int(mask[:, length:].sum(dim=1).max())  # right padding: trim columns no row uses
         end = length + suffix_width
         stats.shared_batches += 1
-        stats.computed_tokens += length + rows * suffix_width
+        stats.computed_tokens += length  # the suffix passes add theirs (chunks are trimmed to their own rows)
+        stats.needed_tokens += length + int(mask[:, length:].sum())
         positions = torch.arange(length, end, device=input_ids.device).unsqueeze(0).expand(rows, -1)
         suffix = {key: value for key, value in inputs.items() if key not in ("input_ids", "attention_mask", "labels")}
         suffix |= {
