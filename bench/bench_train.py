@@ -9,14 +9,16 @@ Three arms, each in its own process (so each has its own peak RSS), same model, 
 
 Printed per arm: useful (non-pad) tokens per second of wall-clock and per CPU second of the arm's process,
 computed/useful tokens, peak RSS, seconds per step; then the speed-up of ``fast`` over ``trl`` and the largest
-relative per-step loss difference between ``fast`` and ``grouped``. The speed-up on the last line is in useful tokens
-per CPU second: on a shared machine wall-clock time measures the scheduler (two-thread torch processes wait for
-each other's threads), so run it with ``OMP_NUM_THREADS=1``, where CPU time is the work done (and equals wall-clock
-time on a quiet machine). Dropout is off in every arm so the losses can be compared exactly. The first
-``--warmup`` steps are not timed. The last line is ``speedup <x> loss_max_rel_diff <y>``.
+relative per-step loss difference between ``fast`` and ``grouped``. The speed-up on the last line is in useful
+tokens per CPU second: on a shared machine wall-clock time measures the scheduler (a two-thread torch process waits
+for its own descheduled thread), so the arms run with one thread (``--threads 1``, the default), where CPU time is
+the work done (and equals wall-clock time on a quiet machine). The plain arms run each step's rows as micro-batches
+of ``--plain-micro-batch`` (2) with gradient accumulation: 8 full rows of the Chinese instruction need more than
+24 GB. Dropout is off in every arm so the losses can be compared exactly. The first ``--warmup`` steps are not
+timed. The last line is ``speedup <x> loss_max_rel_diff <y>``.
 
     python bench/bench_train.py                                  # default: smollm2_135m, full zh, batch 8, LoRA
-    python bench/bench_train.py --batch 4 --language en --peft none --steps 4
+    python bench/bench_train.py --batch 4 --language en --peft none --arms fast,trl
 """
 
 from __future__ import annotations
@@ -167,11 +169,12 @@ def main() -> None:
     parser.add_argument("--language", default="zh", choices=("zh", "en"))
     parser.add_argument("--peft", default="lora", choices=("lora", "qlora", "none"))
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=4, help="timed optimizer steps per arm")
+    parser.add_argument("--steps", type=int, default=2, help="timed optimizer steps per arm")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps per arm")
     parser.add_argument("--documents", type=int, default=400, help="Gui split20 #1 training documents to draw from")
     parser.add_argument("--rows-per-chunk", type=int, default=1, help="the fast arm's shared_prefix.rows_per_chunk")
-    parser.add_argument("--plain-micro-batch", type=int, default=4, help="micro-batch of the plain arms")
+    parser.add_argument("--plain-micro-batch", type=int, default=2, help="micro-batch of the plain arms")
+    parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each arm (see the docstring)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)  # one arm, in a child process
@@ -184,7 +187,8 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for arm in args.arms.split(","):
         command = [sys.executable, __file__, *sys.argv[1:], "--arm", arm]
-        done = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TQDM_DISABLE": "1"})
+        env = os.environ | {"TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(args.threads)}
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode:
             sys.exit(f"arm {arm} failed:\n{done.stderr[-4000:]}")
         results[arm] = json.loads(done.stdout.strip().splitlines()[-1])
