@@ -172,6 +172,14 @@ class SharedPrefixMixin:
             )
         return self._chunked_loss(model, cache, suffix, chunk, num_items_in_batch)
 
+    def _loss_scaled_for_accumulation(self, num_items_in_batch: Any) -> bool:
+        """Whether ``Trainer.training_step`` takes the loss as already scaled for accumulation (its own test)."""
+        declared = getattr(self, "loss_is_scaled_for_ga", None)
+        if declared is not None:
+            return bool(declared)
+        accepts = bool(getattr(self, "model_accepts_loss_kwargs", False))
+        return (accepts and num_items_in_batch is not None) or getattr(self, "compute_loss_func", None) is not None
+
     def _cache_key(self, model: nn.Module) -> str:
         return cache_argument(causal_lm_of(model))
 
@@ -179,7 +187,7 @@ class SharedPrefixMixin:
         self, model: nn.Module, cache: Any, suffix: dict[str, Any], chunk: int, num_items_in_batch: Any
     ) -> torch.Tensor:
         parent = super().compute_loss  # type: ignore[misc]
-        scaled_for_accumulation = num_items_in_batch is not None
+        scaled_for_accumulation = self._loss_scaled_for_accumulation(num_items_in_batch)
         accumulation = getattr(self, "current_gradient_accumulation_steps", 1)
         if num_items_in_batch is None:  # TRL would normalise each chunk by its own label count
             num_items_in_batch = int((suffix["labels"][:, 1:] != IGNORE_INDEX).sum())
