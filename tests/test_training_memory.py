@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from ecct.decoding.prefix_cache import common_prefix_length
 from ecct.training import memory
-from ecct.training.datasets import common_prefix_length
 from ecct.training.memory import GB, ModelShape, estimate
 
 SMOLLM2 = ModelShape(hidden_size=576, num_layers=30, vocab_size=49152, weight_bytes=4.0)

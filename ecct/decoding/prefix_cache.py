@@ -46,20 +46,21 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def _base_model(model: PreTrainedModel) -> PreTrainedModel:
+def unwrap_peft(model: PreTrainedModel) -> PreTrainedModel:
+    """The model under a PEFT wrapper (the model itself when there is none)."""
     get_base = getattr(model, "get_base_model", None)  # a PEFT wrapper
     return get_base() if callable(get_base) else model
 
 
 def cache_argument(model: PreTrainedModel) -> str:
     """The keyword ``forward``/``generate`` take a cache under: ``cache`` since transformers 5.2x, else the old name."""
-    parameters = inspect.signature(_base_model(model).forward).parameters
+    parameters = inspect.signature(unwrap_peft(model).forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
 
 def unsupported_reason(model: PreTrainedModel) -> str | None:
     """Why a shared-prefix cache would not be exact for ``model`` (None when it would be)."""
-    config = _base_model(model).config
+    config = unwrap_peft(model).config
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     if getattr(text_config, "sliding_window", None) and getattr(text_config, "use_sliding_window", True) is not False:
         return "sliding-window attention"

@@ -15,6 +15,7 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from ecct.data.model import Document
+from ecct.decoding.prefix_cache import common_prefix_length
 from ecct.prompts import PromptConfig, build_example
 
 log = logging.getLogger(__name__)
@@ -48,19 +49,6 @@ def example_ids(tokenizer: PreTrainedTokenizerBase, example: dict) -> list[int]:
 
 def example_length(tokenizer: PreTrainedTokenizerBase, example: dict) -> int:
     return len(example_ids(tokenizer, example))
-
-
-def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
-    """Tokens all ``sequences`` start with, at most one short of the shortest (every row keeps a suffix)."""
-    if not sequences:
-        return 0
-    first, shortest = sequences[0], min(len(s) for s in sequences)
-    length = max(shortest - 1, 0)
-    for other in sequences[1:]:
-        length = next((i for i in range(length) if other[i] != first[i]), length)
-        if length == 0:
-            break
-    return length
 
 
 def build_sft_dataset(

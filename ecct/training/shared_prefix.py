@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecct.decoding.prefix_cache import cache_argument
+from ecct.decoding.prefix_cache import cache_argument, unwrap_peft
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +58,15 @@ def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     return max(0, min(length, shortest - 1))
 
 
-def backbone_of(model: nn.Module) -> nn.Module:
-    """The transformer body (no LM head) of a causal LM, under any DDP/PEFT wrappers: LoRA layers live inside it."""
-    inner = getattr(model, "module", model)  # DDP / DataParallel
-    get_base = getattr(inner, "get_base_model", None)  # PEFT
-    causal_lm = get_base() if callable(get_base) else inner
-    return getattr(causal_lm, causal_lm.base_model_prefix)
-
-
 def causal_lm_of(model: nn.Module) -> nn.Module:
-    inner = getattr(model, "module", model)
-    get_base = getattr(inner, "get_base_model", None)
-    return get_base() if callable(get_base) else inner
+    """The causal LM under any DDP/PEFT wrappers."""
+    return unwrap_peft(getattr(model, "module", model))  # DDP / DataParallel keep the model in ``module``
+
+
+def backbone_of(model: nn.Module) -> nn.Module:
+    """The transformer body (no LM head) of a causal LM: LoRA layers live inside it."""
+    causal_lm = causal_lm_of(model)
+    return getattr(causal_lm, causal_lm.base_model_prefix)
 
 
 def unsupported_reason(model: nn.Module) -> str | None:
@@ -203,7 +200,7 @@ class SharedPrefixMixin:
             with no_sync(model) if no_sync else nullcontext():
                 loss = parent(
                     model,
-                    part | {self._cache_key(model): detached_cache(cache, leaves, chunk)},
+                    part | {self._cache_key(model): repeated(cache, chunk, leaves)},
                     num_items_in_batch=num_items_in_batch,
                 )
                 if not scaled_for_accumulation:
@@ -281,17 +278,13 @@ class SharedPrefixMixin:
         return cache, suffix
 
 
-def repeated(cache: Any, rows: int) -> Any:
-    """The prefix cache for ``rows`` rows: a differentiable copy per row, so the prefix gets every row's gradient."""
-    copy = shallow_copy(cache, [(layer.keys, layer.values) for layer in cache.layers])
-    if rows > 1:
-        copy.batch_repeat_interleave(rows)
-    return copy
-
-
-def detached_cache(cache: Any, leaves: list[torch.Tensor], rows: int) -> Any:
-    """The prefix cache over detached leaves (their ``.grad`` collects a chunk's gradient), for ``rows`` rows."""
-    copy = shallow_copy(cache, list(zip(leaves[0::2], leaves[1::2], strict=True)))
+def repeated(cache: Any, rows: int, states: list[torch.Tensor] | None = None) -> Any:
+    """The prefix cache for ``rows`` rows (a differentiable copy per row, so the prefix gets every row's gradient),
+    over ``states`` (keys, values, keys, ... per layer: detached leaves whose ``.grad`` collects a chunk's gradient)
+    instead of the cache's own tensors when given."""
+    own = [tensor for layer in cache.layers for tensor in (layer.keys, layer.values)]
+    flat = own if states is None else states
+    copy = shallow_copy(cache, list(zip(flat[0::2], flat[1::2], strict=True)))
     if rows > 1:
         copy.batch_repeat_interleave(rows)
     return copy
