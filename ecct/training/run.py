@@ -24,6 +24,7 @@ from ecct.decoding.generate import GenerationSettings
 from ecct.inference.documents import predict_documents
 from ecct.metrics import compute_metrics
 from ecct.models import load_model, load_tokenizer, resolve_model_path
+from ecct.output.showcase import format_examples
 from ecct.prompts import PromptConfig
 from ecct.runs.job import peak_memory_mb, publish_results
 from ecct.runs.parts import run_parts
@@ -176,4 +177,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         test_scores["word/triplet/f1"],
         run_dir,
     )
+    shown = int(cfg.eval.get("show_examples") or 0)
+    if shown > 0:
+        log.info("%s", format_examples(records, shown))
     return metrics
