@@ -62,6 +62,9 @@ def test_smoke_run_writes_every_artifact(tmp_path: Path, run_module) -> None:
     assert {"id", "text", "output", "triplets", "violations", "gold"} <= set(records[0])
     resolved = OmegaConf.load(run / "config.yaml")
     assert resolved.model.source == "tiny" and resolved.trainer.max_steps == 2
+    # the run ends by showing test documents' predicted vs gold triplets (Hydra logs to stdout)
+    shown = (result.stdout + result.stderr).split("predicted vs gold", 1)
+    assert len(shown) == 2 and f"[{records[0]['id']}]" in shown[1]
 
 
 def test_resume_continues_from_last_checkpoint_with_same_wandb_run(tmp_path: Path, run_module) -> None:
