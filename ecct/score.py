@@ -25,6 +25,10 @@ only the gold span at the same place, and word-level credit needs overlapping ch
 by offsets). Both sides are NFC-normalised before comparing. An ``ecct.predict`` header line is skipped; its
 ``{"id", "skipped"}`` records count as missing (``skipped_documents``).
 
+ECF gold (documents from the ECF reader, ``source`` ``ecf2``) also gets the SemEval-2024 Task 3 Subtask 1
+official scores (``ecct.metrics.semeval``): ``semeval/strict/w-avg-f1`` (the ranking score),
+``semeval/proportional/w-avg-f1``, micro P/R/F1 and per-category F1, printed after the details.
+
 Gold documents without a line count as empty predictions (``missing_predictions``). A bad line
 (not JSON, no or unknown id, repeated id, neither ``triplets`` nor ``output``, a malformed triplet)
 stops the run with an error naming the file and line; ``--lenient`` skips it, counts it and reports it

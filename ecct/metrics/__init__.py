@@ -40,6 +40,9 @@ in exactly one bucket, in order of precedence — see ``ecct.metrics.taxonomy.cl
 non-verbatim span is a hallucination, bucketed by checking the document text); every kind is also
 counted under ``violations/<kind>``.
 
+SemEval-2024 Task 3 Subtask 1 (``semeval/*``, ECF gold only): the official weighted-average F1 over the six
+emotions, strict and proportional cause-span match in whitespace tokens — see ``ecct.metrics.semeval``.
+
 Aggregation over folds or seeds: ``aggregate`` (mean, sample std, n) and ``format_mean_std``.
 """
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ecct.data.model import CATEGORIES, Document
 from ecct.metrics.scoring import UNITS, NormTriplet, SpanCounts, WordCredit, unit_items
+from ecct.metrics.semeval import is_ecf_corpus, semeval_metrics
 from ecct.metrics.taxonomy import GOLD_BUCKETS, PRED_BUCKETS, classify
 from ecct.metrics.text import PlacedSpan, normalize
 from ecct.output.formats import TextTriplet, as_text_triplets
@@ -52,6 +53,11 @@ def compute_metrics(
     ``predictions`` maps a document id to a ``ParseResult``-like object or a plain list of text
     triplets. A gold document without a prediction counts as an empty prediction (``missing_predictions``);
     a prediction for an id not in ``gold`` is an error. Definitions: see ``ecct.metrics``.
+
+    ECF gold (every document from the ECF reader, ``ecct.metrics.semeval.is_ecf_corpus``) adds the SemEval-2024
+    Task 3 Subtask 1 scores, ``semeval/strict/w-avg-f1``, ``semeval/proportional/w-avg-f1`` and the rest of
+    ``ecct.metrics.semeval.semeval_metrics``, computed on the predicted triplets as given (spans placed by their
+    offsets when they are ``PlacedSpan``s, else by text).
     """
     if match not in ("text", "offsets"):
         raise ValueError(f"match={match!r}: expected text or offsets")
@@ -70,6 +76,7 @@ def compute_metrics(
     gold_buckets: Counter[str] = Counter()
     violations: Counter[str] = Counter()
     counts = Counter({k: 0 for k in ("missing", "n_gold", "n_pred", "dup_pred", "dup_gold", "empty_pred")})
+    predicted_triplets: dict[str, list[TextTriplet]] = {}
 
     for doc in gold:
         language = doc.language
@@ -81,6 +88,7 @@ def compute_metrics(
             counts["missing"] += 1
             prediction = Prediction()
         where = f"prediction for document {doc.id!r}"
+        predicted_triplets[doc.id] = list(prediction.text_triplets)
         pred_set = {_normalize_triplet(t, language, where) for t in prediction.text_triplets}
         counts["n_gold"] += len(gold_set)
         counts["n_pred"] += len(pred_set)
@@ -129,6 +137,8 @@ def compute_metrics(
     metrics |= {f"errors/gold/{bucket}": gold_buckets[bucket] for bucket in GOLD_BUCKETS}
     metrics["errors/format_violation"] = sum(violations[k] for k in (*FORMAT_VIOLATION_KINDS, "other"))
     metrics |= {f"violations/{kind}": violations[kind] for kind in (*VIOLATION_KINDS, "other")}
+    if is_ecf_corpus(gold):
+        metrics |= semeval_metrics(gold, predicted_triplets)
     return metrics
 
 

@@ -41,6 +41,12 @@ def format_details(metrics: Mapping[str, float | int], digits: int = 3) -> str:
         f" empty predictions {metrics['empty_predictions']},"
         f" duplicate predicted triplets collapsed {metrics['duplicate_predictions']}"
     )
+    if "semeval/strict/w-avg-f1" in metrics:  # ECF gold: the SemEval-2024 Task 3 Subtask 1 ranking scores
+        lines.append(
+            f"SemEval-2024 T3 S1:  w-avg F1 strict {metrics['semeval/strict/w-avg-f1']:.{digits}f},"
+            f" proportional {metrics['semeval/proportional/w-avg-f1']:.{digits}f}"
+            f" ({metrics['semeval/unplaced_predictions']} predicted pair(s) in no utterance)"
+        )
     return "\n".join(lines)
 
 
