@@ -1,8 +1,9 @@
 """``python -m ecct.train +experiment=NAME [overrides]``: one Hydra job = one W&B run = one run directory.
 
 The run directory (Hydra's output dir) gets the resolved config, library versions and everything
-``ecct.training.run.run`` writes. Running the same command with the same ``hydra.run.dir`` resumes from the last
-checkpoint and continues the same W&B run.
+``ecct.training.run.run`` writes. Running the same command with the same ``hydra.run.dir`` (or a sweep with the
+same ``hydra.sweep.dir``) skips a finished run of the same config, resumes an unfinished one from its last
+checkpoint in the same W&B run, and refuses a folder of another config (``ecct.runs.resume``).
 """
 
 from __future__ import annotations

@@ -65,7 +65,13 @@ def test_a_tiny_run_writes_the_same_outputs_as_an_llm_run_and_resumes(tmp_path: 
     resolved = OmegaConf.load(run / "config.yaml")
     assert resolved.encoder.source == "tiny" and resolved.data.name == "demo"
 
-    # The same command again: both stages are loaded, not retrained, and the numbers are the same.
+    # The same command again: a finished run is skipped (ecct.runs.resume), its results untouched.
+    written = (run / "metrics.json").stat().st_mtime_ns
+    skipped = run_module("ecct.baseline", *TINY, f"hydra.run.dir={run}")
+    assert skipped.returncode == 0, skipped.stderr[-3000:]
+    assert "skipped" in skipped.stdout + skipped.stderr and (run / "metrics.json").stat().st_mtime_ns == written
+    # Without its metrics.json (killed while testing): both stages are loaded, not retrained, same numbers.
+    (run / "metrics.json").unlink()
     again = run_module("ecct.baseline", *TINY, f"hydra.run.dir={run}")
     assert again.returncode == 0, again.stderr[-3000:]
     assert (again.stdout + again.stderr).count("model already trained") == 2  # Hydra logs to stdout

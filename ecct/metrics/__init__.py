@@ -44,10 +44,14 @@ SemEval-2024 Task 3 Subtask 1 (``semeval/*``, ECF gold only): the official weigh
 emotions, strict and proportional cause-span match in whitespace tokens — see ``ecct.metrics.semeval``.
 
 Aggregation over folds or seeds: ``aggregate`` (mean, sample std, n) and ``format_mean_std``.
+
+Significance: ``document_counts`` gives one document's span-level (tp, n_pred, n_gold), and
+``ecct.metrics.bootstrap.paired_bootstrap`` resamples documents, paired between two systems, for an interval on
+their micro-F1 difference.
 """
 
 from ecct.metrics.aggregate import aggregate, format_mean_std
-from ecct.metrics.compute import VIOLATION_KINDS, Prediction, PredictionLike, compute_metrics
+from ecct.metrics.compute import VIOLATION_KINDS, Prediction, PredictionLike, compute_metrics, document_counts
 from ecct.metrics.scoring import UNITS
 from ecct.metrics.table import format_details, format_table
 from ecct.metrics.taxonomy import GOLD_BUCKETS, PRED_BUCKETS
@@ -62,6 +66,7 @@ __all__ = [
     "PredictionLike",
     "aggregate",
     "compute_metrics",
+    "document_counts",
     "format_details",
     "format_mean_std",
     "format_table",

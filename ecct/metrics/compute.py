@@ -142,6 +142,21 @@ def compute_metrics(
     return metrics
 
 
+def document_counts(
+    gold: Sequence[TextTriplet], predicted: Sequence[TextTriplet], language: str, unit: str = "triplet"
+) -> tuple[int, int, int]:
+    """One document's span-level ``(tp, n_pred, n_gold)`` for ``unit``, as ``compute_metrics`` counts it.
+
+    Summed over a run's documents they give its ``span/<unit>/tp``, ``tp + fp`` and ``tp + fn``; the paired
+    bootstrap (``ecct.metrics.bootstrap``) resamples these per-document counts.
+    """
+    gold_items = unit_items({_normalize_triplet(t, language, "gold") for t in gold}, unit)
+    pred_items = unit_items({_normalize_triplet(t, language, "prediction") for t in predicted}, unit)
+    counts = SpanCounts()
+    counts.add(pred_items, gold_items)
+    return counts.tp, counts.tp + counts.fp, counts.tp + counts.fn
+
+
 def _placed(doc: Document) -> list[TextTriplet]:
     return [
         (
