@@ -318,3 +318,14 @@ def test_failing_test_decoding_points_at_the_saved_adapter(
     assert f"saved: the tested checkpoint, in {run / 'adapter'}" in caplog.text
     assert f"continues from {run / 'checkpoints' / 'checkpoint-2'}" in caplog.text
     assert len((run / "test_documents.jsonl").read_text().splitlines()) == 2
+
+
+def test_dev_scores_skip_a_line_cut_by_a_kill(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from ecct.training.selection import dev_scores
+
+    scores = {"span/triplet/f1": 0.25, "word/triplet/f1": 0.5, "span/emotion/f1": 0.75, "span/cause/f1": 0.5}
+    log_file = tmp_path / "dev_metrics.jsonl"
+    cut = json.dumps({"step": 2, **scores})[:20]  # the kill; the resumed run appends after the cut line
+    log_file.write_text(cut + json.dumps({"step": 4, **scores}) + "\n" + json.dumps({"step": 6, **scores}) + "\n")
+    assert dev_scores(log_file, 6) == {f"dev/{key}": value for key, value in scores.items()}
+    assert "1 line(s) that are not JSON" in caplog.text

@@ -119,7 +119,14 @@ def dev_scores(dev_log: Path, step: int | None) -> dict[str, float]:
     """Dev triplet F1 (span and word level) of the checkpoint that was tested, from ``dev_metrics.jsonl``."""
     if step is None or not dev_log.exists():
         return {}
-    entries = [json.loads(line) for line in dev_log.read_text(encoding="utf-8").splitlines()]
+    entries, cut = [], 0
+    for line in dev_log.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill (a resumed run appends after it)
+            cut += 1
+    if cut:
+        log.warning("%s: %d line(s) that are not JSON (cut by a stopped run) were skipped", dev_log, cut)
     found = next((e for e in reversed(entries) if e["step"] == step), None)
     keys = ("span/triplet/f1", "word/triplet/f1", "span/emotion/f1", "span/cause/f1")
     return {f"dev/{key}": found[key] for key in keys} if found else {}
