@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,14 +71,13 @@ def test_stage2_overfits_and_predicts_the_gold_categories_of_gold_pairs(tiny, de
     # Trainable word embeddings: through frozen random ones a 2-layer model learns the categories far more slowly.
     model = stage2.load_model(path, freeze_word_embeddings=False)
     args = _args(tmp_path, stage2.BEST_METRIC, epochs=60, batch_size=16, learning_rate=1e-2)
-    trainer = stage2.build_trainer(
-        model, tokenizer, args, demo_docs, demo_docs, max_length=96, context_chars=30, negatives_per_emotion=0
-    )
+    settings = stage2.PairSettings(96, "window", 30, negatives="nearest", negatives_per_emotion=0)
+    trainer = stage2.build_trainer(model, tokenizer, args, demo_docs, demo_docs, settings)
     trainer.train()
     losses = _losses(trainer)
     assert losses[-1] < 0.25 * losses[0], losses
     pairs = [stage2.Pair(i, t.emotion, t.cause) for i, doc in enumerate(demo_docs) for t in doc.triplets]
-    predicted = stage2.classify_pairs(trainer.model, tokenizer, pairs, demo_docs, max_length=96, context_chars=30)
+    predicted = stage2.classify_pairs(trainer.model, tokenizer, pairs, demo_docs, settings)
     gold = [t.category for doc in demo_docs for t in doc.triplets]
     assert predicted == gold
 
@@ -105,14 +105,9 @@ DOC = Document(
 ).validate()
 
 
-def test_clauses_split_on_chinese_and_western_punctuation() -> None:
-    assert [s.text for s in stage2.clauses(DOC.text)] == ["他很高兴", "因为考上了大学", "也因为拿了奖", "今天下雨"]
-    text = " a, b.  c "
-    assert [(s.start, s.end, s.text) for s in stage2.clauses(text)] == [(1, 2, "a"), (4, 5, "b"), (8, 9, "c")]
-
-
-def test_training_pairs_are_gold_triplets_plus_nearest_non_cause_clauses() -> None:
-    pairs = stage2.training_pairs(0, DOC, negatives_per_emotion=2)
+def test_nearest_training_pairs_are_gold_triplets_plus_nearest_non_cause_clauses() -> None:
+    settings = stage2.PairSettings(negatives="nearest", negatives_per_emotion=2)
+    pairs = stage2.training_pairs(0, DOC, settings)
     labelled = {(p.emotion.text, p.cause.text): stage2.PAIR_LABELS[p.label] for p in pairs}
     # "他很高兴" contains the emotion; the two causes' clauses overlap the causes: only "今天下雨" is left.
     assert labelled == {
@@ -122,16 +117,17 @@ def test_training_pairs_are_gold_triplets_plus_nearest_non_cause_clauses() -> No
     }
 
 
-def test_pair_input_names_both_spans_and_marks_them_in_context(tiny) -> None:  # type: ignore[no-untyped-def]
+def test_window_pair_input_names_both_spans_and_marks_them_in_context(tiny) -> None:  # type: ignore[no-untyped-def]
     _, tokenizer = tiny
     pair = stage2.Pair(0, DOC.triplets[0].emotion, DOC.triplets[0].cause)
-    encoded = stage2.encode_pairs([pair], [DOC], tokenizer, max_length=64, context_chars=3)
+    window = stage2.PairSettings(max_length=64, context="window", context_chars=3, distance=False)
+    encoded = stage2.encode_pairs([pair], [DOC], tokenizer, window)
     text = tokenizer.decode(encoded["input_ids"][0])
     assert text.index("高兴") < text.index("考上了大学") < text.index("<e>")
     assert "<e> 高兴 </e>" in text.replace("  ", " ") and "<c> 考上了大学 </c>" in text.replace("  ", " ")
     assert "今天" not in text  # outside the context window
     # A window longer than the budget is cut, never the span texts of the first part.
-    short = stage2.encode_pairs([pair], [DOC], tokenizer, max_length=20, context_chars=30)
+    short = stage2.encode_pairs([pair], [DOC], tokenizer, replace(window, max_length=20, context_chars=30))
     first_part = tokenizer.decode(short["input_ids"][0]).split("</s></s>")[0]
     assert len(short["input_ids"][0]) == 20 and "高兴" in first_part and "考上了大学" in first_part
 
@@ -152,11 +148,7 @@ def test_the_head_learns_at_its_own_rate_and_every_parameter_is_optimised_once(
     path, tokenizer = tiny
     model = module.load_model(path, freeze_word_embeddings=True)
     args = _args(tmp_path, module.BEST_METRIC, epochs=1, batch_size=4, learning_rate=1e-4)
-    inputs = (
-        {"max_length": 64, "stride": 16}
-        if module is stage1
-        else {"max_length": 64, "context_chars": 20, "negatives_per_emotion": 0}
-    )
+    inputs = {"max_length": 64, "stride": 16} if module is stage1 else {"settings": stage2.PairSettings(max_length=64)}
     trainer = module.build_trainer(
         model, tokenizer, args, demo_docs[:2], demo_docs[:2], head_learning_rate=3e-3, **inputs
     )

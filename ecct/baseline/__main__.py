@@ -32,21 +32,24 @@ def _split_label(cfg: DictConfig) -> str:
     return f"{split.scheme}.{index}" if index is not None else str(split.scheme)
 
 
-def _model_label(choices: Mapping[str, str]) -> str:
-    """The encoder for the BERT pipeline, ``rules`` for the rule floor."""
-    return "rules" if choices.get("method") == "rules" else choices.get("encoder", "?")
+def _model_label(choices: Mapping[str, str], cfg: DictConfig | None = None) -> str:
+    """The encoder for the BERT pipeline (``+stage2`` for a stage-2-only probe), ``rules`` for the rule floor."""
+    if choices.get("method") == "rules":
+        return "rules"
+    stage2_only = cfg is not None and cfg.get("stage2_only") is True
+    return choices.get("encoder", "?") + ("+stage2" if stage2_only else "")
 
 
 def baseline_run_name(cfg: DictConfig, choices: Mapping[str, str]) -> str:
     """E.g. ``baseline-e5_small-gui2016-s42-split20.1``, ``baseline-rules-gui2016-s42-split20.1``."""
-    return f"baseline-{_model_label(choices)}-{choices.get('data', '?')}-s{cfg.seed}-{_split_label(cfg)}"
+    return f"baseline-{_model_label(choices, cfg)}-{choices.get('data', '?')}-s{cfg.seed}-{_split_label(cfg)}"
 
 
 def baseline_tags(cfg: DictConfig, choices: Mapping[str, str]) -> list[str]:
     """The LLM runs' tag scheme (``factor:level``), with the method and encoder (or ``rules``) as the model factor."""
     tags = [
         "method:baseline",
-        f"model:baseline_{_model_label(choices)}",
+        f"model:baseline_{_model_label(choices, cfg)}",
         f"data:{choices.get('data', '?')}",
         f"seed:{cfg.seed}",
         f"split:{cfg.data.split.scheme}",
@@ -68,7 +71,8 @@ def main(cfg: DictConfig) -> float:
     choices = dict(hydra_cfg.runtime.choices)
     name = cfg.get("run_name") or baseline_run_name(cfg, choices)
     metrics = run_job(cfg, name, baseline_tags(cfg, choices), run)
-    return float(metrics["test/span/triplet/f1"])
+    # a stage-2-only probe has no pipeline score: its gold-span one
+    return float(metrics.get("test/span/triplet/f1", metrics.get("test/gold_spans/span/triplet/f1", 0.0)))
 
 
 if __name__ == "__main__":
