@@ -36,4 +36,8 @@ def test_format_marks_each_triplet() -> None:
     assert "gold      + (高兴, 考上了大学, Happiness)" in text
     assert "gold      ? (难过, 考上了大学, Sadness)" in text
     assert "…" in format_examples([{**_record("long", [], [HIT]), "text": "字" * 500}], 1)
+    # a long text is cut so that the gold emotion stays in view
+    long_text = "字" * 400 + "他很高兴" + "字" * 400
+    shown = format_examples([{**_record("far", [], [HIT]), "text": long_text}], 1).splitlines()[1]
+    assert "高兴" in shown and shown.count("字") < 170 and shown.startswith("[far] …") and shown.endswith("…")
     assert format_examples([_record("u", [HIT], [])], 3) == "no labelled test documents to show"

@@ -20,9 +20,15 @@ def _key(triplet: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(triplet.get("emotion", "")), str(triplet.get("cause", "")), str(triplet.get("category", "")).lower())
 
 
-def _excerpt(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+def _excerpt(text: str, around: str = "", limit: int = MAX_TEXT_CHARS) -> str:
+    """At most ``limit`` characters of ``text``, placed so that ``around`` (the first gold emotion) is in view."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    if len(flat) <= limit:
+        return flat
+    anchor = flat.find(around) if around else -1
+    start = 0 if anchor < 0 else min(max(0, anchor - (2 * limit) // 3), len(flat) - limit)
+    piece = flat[start : start + limit]
+    return ("…" if start > 0 else "") + piece + ("…" if start + limit < len(flat) else "")
 
 
 def choose_examples(records: Sequence[Mapping[str, Any]], n: int) -> list[Mapping[str, Any]]:
@@ -51,7 +57,8 @@ def format_examples(records: Sequence[Mapping[str, Any]], n: int = 3) -> str:
     for record in chosen:
         predicted = {_key(t) for t in record["triplets"]}
         gold = {_key(t) for t in record["gold"]}
-        lines.append(f"[{record.get('id')}] {_excerpt(str(record.get('text', '')))}")
+        emotion = str(record["gold"][0].get("emotion", ""))
+        lines.append(f"[{record.get('id')}] {_excerpt(str(record.get('text', '')), emotion)}")
         lines.extend(f"  predicted {'+' if _key(t) in gold else '-'} {_triplet_text(t)}" for t in record["triplets"])
         if not record["triplets"]:
             lines.append("  predicted   (nothing)")
