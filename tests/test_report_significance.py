@@ -89,6 +89,26 @@ def test_levels_against_the_reference_per_seed_pooled_and_bootstrapped(sweep: Pa
     assert summarize(sweep, n_resamples=0).comparisons == []
 
 
+def test_a_sweep_split_across_directories_reports_as_one(sweep: Path, tmp_path: Path) -> None:
+    # One command per seed, side by side, each in its own sweep dir: pooled, the same table and comparisons.
+    halves = {1: tmp_path / "seed1", 2: tmp_path / "seed2"}
+    for half in halves.values():
+        half.mkdir()
+    for job in sorted(sweep.iterdir()):
+        seed = 1 if "- seed=1" in (job / ".hydra" / "overrides.yaml").read_text() else 2
+        job.rename(halves[seed] / job.name)
+    whole = summarize([halves[1], halves[2]], n_resamples=300, bootstrap_seed=3)
+    one_half = summarize(halves[1], n_resamples=0)
+    assert [row["n"] for row in whole.rows] == [2, 2, 2, 2] and [row["n"] for row in one_half.rows] == [1, 1, 1, 1]
+    desc = next(c for c in whole.comparisons if c.level == "desc" and c.context == {"augment.ratio": "0.0"})
+    assert desc.per_replicate == pytest.approx({"seed=1": -0.5, "seed=2": -0.6})
+    assert desc.bootstrap is not None and desc.bootstrap.n_pairs == 2 * N_DOCS
+    out = tmp_path / "pooled"
+    assert report_main([str(halves[1]), str(halves[2]), "--out", str(out), "--bootstrap-resamples", "0"]) == 0
+    assert "Sweep report: seed1 + seed2" in (out / "report.md").read_text()
+    assert report_main([str(halves[1]), str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+
+
 def test_reference_levels() -> None:
     assert reference_level("prompt", ["desc", "desc_rules", "full"]) == "full"
     assert reference_level("augment.ratio", ["0.25", "0.0", "1.0"]) == "0.0"  # the paper's "no augmentation"
