@@ -139,3 +139,68 @@ def test_generate_checks_constraint_inputs(tokenizer) -> None:
         generate(None, tokenizer, prompts, constrained)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="output_format=lines only"):
         generate(None, tokenizer, prompts, constrained, documents=["x"], output_format="json")  # type: ignore[arg-type]
+
+
+# ---- cause clauses: a cause copied only from clauses near its emotion's ----------------------------------------
+
+NEAR_DOC = "昨天下雨了，考试通过了，我很高兴，后来朋友来看我，我们去吃饭。"  # clauses 0..4; 高兴 in clause 2
+
+
+def _after(grammar: DocumentGrammar, written: str) -> frozenset:
+    return grammar.advance(frozenset({("start", True)}), written.encode())
+
+
+def _region_text(grammar: DocumentGrammar, states: frozenset) -> bytes:
+    (region,) = {state[3] for state in states}
+    return b"|".join(grammar.doc[lo:hi] for lo, hi in region)
+
+
+def test_cause_clauses_keep_the_cause_near_its_emotion(tokenizer) -> None:
+    grammar = DocumentGrammar(NEAR_DOC, _token_table(tokenizer), cause_clauses=(-1, 0))
+    states = _after(grammar, "(高兴, ")
+    assert _region_text(grammar, states) == "考试通过了，我很高兴".encode()
+    allowed = grammar.allowed(states)
+    assert allowed
+    for token_id in allowed:  # every allowed token starts a cause inside clauses 1-2
+        piece = grammar.table[token_id].split(b",")[0]  # type: ignore[union-attr]
+        assert piece in "考试通过了，我很高兴".encode(), grammar.table[token_id]
+    assert grammar.advance(states, "后来".encode()) == frozenset()  # clause 3
+    assert grammar.advance(states, "昨天".encode()) == frozenset()  # clause 0
+    assert grammar.advance(states, "高兴，后来".encode()) == frozenset()  # may not run past the region
+    assert grammar.advance(states, "考试通过了, Happiness)".encode())
+    # Off (the default): the far cause is accepted, and more tokens are allowed.
+    free = DocumentGrammar(NEAR_DOC, _token_table(tokenizer))
+    free_states = _after(free, "(高兴, ")
+    assert free.advance(free_states, "我们去吃饭, Happiness)".encode())
+    assert set(allowed) < set(free.allowed(free_states))
+    assert _after(grammar, "(高兴, 我们去吃饭") == frozenset()
+
+
+def test_cause_clauses_allow_the_windows_of_every_emotion_occurrence(tokenizer) -> None:
+    document = "我很高兴，考试通过了，下雨了，天很冷，朋友来了，我又高兴了。"  # 高兴 in clauses 0 and 5
+    grammar = DocumentGrammar(document, _token_table(tokenizer), cause_clauses=(0, 1))
+    states = _after(grammar, "(高兴, ")
+    assert _region_text(grammar, states) == "我很高兴，考试通过了|我又高兴了".encode()
+    for cause in ("考试通过了", "我又高兴了", "我很高兴"):
+        assert grammar.advance(states, f"{cause}, Happiness)".encode()), cause
+    for cause in ("下雨了", "朋友来了", "天很冷"):
+        assert grammar.advance(states, cause.encode()) == frozenset(), cause
+
+
+def test_cause_clauses_outside_the_document_leave_the_cause_free(tokenizer) -> None:
+    grammar = DocumentGrammar("我很高兴，下雨了。", _token_table(tokenizer), cause_clauses=(5,))
+    states = _after(grammar, "(高兴, ")
+    assert states == frozenset({("span", 1, None)})  # an empty region: unrestricted
+    assert grammar.advance(states, "下雨了, Happiness)".encode())
+
+
+def test_cause_clauses_setting_is_checked() -> None:
+    eval_cfg = OmegaConf.load("conf/eval/default.yaml")
+    assert GenerationSettings.from_config(eval_cfg).cause_clauses is None
+    eval_cfg.constrained, eval_cfg.cause_clauses = True, [1, -1, 0, -2]
+    assert GenerationSettings.from_config(eval_cfg).cause_clauses == (-2, -1, 0, 1)
+    for bad in ("-1,0", 1, [], [0, "1"], [0, 1.5], [True], {"a": 1}):
+        with pytest.raises(ValueError, match=r"eval\.cause_clauses: expected null or a list of integers"):
+            GenerationSettings(constrained=True, cause_clauses=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"needs eval\.constrained=true"):
+        GenerationSettings.from_config(OmegaConf.create({"cause_clauses": [-1, 0]}))

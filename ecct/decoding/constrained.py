@@ -19,11 +19,17 @@ a state set is cached. End of sequence is allowed only after a complete ``)`` or
 
 Rows are independent (one grammar and one state set per row), so batched generation with any padding works:
 the processor reads each row's generated tokens from the end of the prompt width it saw on its first call.
+
+Optionally (``cause_clauses``, e.g. ``(-2, -1, 0, 1)``) a cause may only be copied from the clauses at those
+relative positions to its emotion's clause (``ecct.baseline.rules.split_clauses``; language read from the text:
+zh when it has CJK ideographs). Once the emotion is complete its occurrences give a *region*, merged byte
+intervals carried in the cause's states; the cause starts and stays inside it.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +40,11 @@ from ecct.output.formats import CATEGORY_DISPLAY, EMPTY_MARKER
 
 State = tuple
 """An NFA state: ("start", first) | ("none", k) | ("span", role, ends) | ("sep", role) | ("cat", prefix) |
-("after",) | ("done",). ``role`` 0 is the emotion span, 1 the cause; ``ends`` is None before the first byte."""
+("after",) | ("done",). ``role`` 0 is the emotion span, 1 the cause; ``ends`` is None before the first byte.
+Under ``cause_clauses``: ("sep", 0, region) and ("span", 1, ends, region), ``region`` a sorted tuple of disjoint
+``(lo, hi)`` byte intervals of the document the cause must lie in."""
+
+Region = tuple[tuple[int, int], ...]
 
 _OPEN, _CLOSE, _COMMA, _SPACE, _NEWLINE = (ord(c) for c in "(), \n")
 _NONE = EMPTY_MARKER.encode()
@@ -46,6 +56,7 @@ _DELIMITERS = b",()\n"
 _FORMAT_TEXT = b" ".join([_NONE, *sorted(_CATEGORY_NAMES)])
 _START = ("start", True)
 _FINAL_KINDS = frozenset({"after", "done"})
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # as ecct.inference.inputs reads the language
 
 
 class ConstraintError(ValueError):
@@ -154,7 +165,7 @@ def _check_table(tokenizer: PreTrainedTokenizerBase, table: Sequence[bytes | Non
 class DocumentGrammar:
     """The ``lines`` grammar for one document, with the allowed-token sets of the states met so far."""
 
-    def __init__(self, document: str, table: TokenTable):
+    def __init__(self, document: str, table: TokenTable, cause_clauses: Sequence[int] | None = None):
         self.doc = document.encode()
         self.table = table.data
         # blocked[i]: byte i belongs to a character no span may contain
@@ -172,6 +183,70 @@ class DocumentGrammar:
         self.span_starts = {byte: tuple(ends) for byte, ends in starts.items()}
         self.pool = self._pool_by_first_byte(table.pieces)
         self._allowed: dict[frozenset[State], list[int]] = {}
+        self.cause_clauses = tuple(cause_clauses) if cause_clauses is not None else None
+        if self.cause_clauses is not None:
+            self._setup_clauses(document)
+
+    # cause clause windows --------------------------------------------------------------------------------
+
+    def _setup_clauses(self, document: str) -> None:
+        from ecct.baseline.rules import clause_index, split_clauses
+
+        clauses = split_clauses(document, "zh" if _CJK.search(document) else "en")
+        byte_at = [0]  # byte offset of each character position
+        char_of = []  # character index of each byte
+        for i, char in enumerate(document):
+            width = len(char.encode())
+            byte_at.append(byte_at[-1] + width)
+            char_of.extend([i] * width)
+        self._char_of = char_of
+        self._clause_index = functools.partial(clause_index, clauses)
+        self._clause_bytes = [(byte_at[c.start], byte_at[c.end]) for c in clauses]
+        self._regions: dict[tuple[int, ...], Region] = {}
+        self._region_first: dict[Region, tuple[int, ...]] = {}
+
+    def region(self, ends: tuple[int, ...]) -> Region:
+        """The bytes a cause may come from, given the emotion's end positions: per occurrence (clause of its last
+        byte) each allowed clause, consecutive allowed clauses joined with what lies between them; merged."""
+        cached = self._regions.get(ends)
+        if cached is not None:
+            return cached
+        offsets, spans, count = self.cause_clauses or (), self._clause_bytes, len(self._clause_bytes)
+        intervals = []
+        for end in ends:
+            if not count:
+                break
+            index = self._clause_index(self._char_of[end - 1])
+            allowed = sorted({index + o for o in offsets if 0 <= index + o < count})
+            run_start = prev = None
+            for k in allowed:
+                if prev is not None and k == prev + 1:
+                    prev = k
+                    continue
+                if run_start is not None:
+                    intervals.append((spans[run_start][0], spans[prev][1]))  # type: ignore[index]
+                run_start = prev = k
+            if run_start is not None:
+                intervals.append((spans[run_start][0], spans[prev][1]))  # type: ignore[index]
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(intervals):
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        self._regions[ends] = result = tuple(merged)
+        return result
+
+    def _region_first_bytes(self, region: Region) -> tuple[int, ...]:
+        """The bytes a cause under ``region`` can start with (as ``span_starts`` does, inside the region)."""
+        cached = self._region_first.get(region)
+        if cached is None:
+            doc, blocked = self.doc, self.blocked
+            cached = tuple(
+                {doc[i] for lo, hi in region for i in range(lo, hi) if doc[i] not in _SPAN_NO_START and not blocked[i]}
+            )
+            self._region_first[region] = cached
+        return cached
 
     def _pool_by_first_byte(self, pieces: Sequence[tuple[bytes, ...]]) -> dict[int, list[int]]:
         """Tokens that can occur in some output for this document (a superset of every allowed set): every
@@ -198,6 +273,9 @@ class DocumentGrammar:
             if byte == _NONE[k]:
                 yield ("done",) if k + 1 == len(_NONE) else ("none", k + 1)
         elif kind == "span":
+            if len(state) == 4:
+                yield from self._step_in_region(state, byte)
+                return
             role, ends = state[1], state[2]
             if ends is None:
                 starts = self.span_starts.get(byte)
@@ -209,10 +287,18 @@ class DocumentGrammar:
             if moved:
                 yield ("span", role, moved)
             if byte == _COMMA and self._on_boundary(ends[0]):
-                yield ("sep", role)
+                if role == 0 and self.cause_clauses is not None:
+                    region = self.region(ends)
+                    # An empty region (every allowed clause outside the document): the cause is unrestricted.
+                    yield ("sep", 0, region) if region else ("sep", 0)
+                else:
+                    yield ("sep", role)
         elif kind == "sep":
             if byte == _SPACE:
-                yield ("span", 1, None) if state[1] == 0 else ("cat", b"")
+                if state[1] == 0:
+                    yield ("span", 1, None) if len(state) == 2 else ("span", 1, None, state[2])
+                else:
+                    yield ("cat", b"")
         elif kind == "cat":
             prefix = state[1]
             if byte == _CLOSE and prefix in _CATEGORY_NAMES:
@@ -222,6 +308,23 @@ class DocumentGrammar:
                 yield ("cat", longer)
         elif kind == "after" and byte == _NEWLINE:
             yield ("start", False)
+
+    def _step_in_region(self, state: State, byte: int) -> Iterable[State]:
+        """A cause span under a region: it starts on, and consumes, region bytes only."""
+        _, role, ends, region = state
+        if ends is None:
+            starts = self.span_starts.get(byte)
+            if starts:
+                inside = tuple(e for e in starts if _inside(region, e - 1))
+                if inside:
+                    yield ("span", role, inside, region)
+            return
+        doc, blocked, n = self.doc, self.blocked, len(self.doc)
+        moved = tuple(e + 1 for e in ends if e < n and doc[e] == byte and not blocked[e] and _inside(region, e))
+        if moved:
+            yield ("span", role, moved, region)
+        if byte == _COMMA and self._on_boundary(ends[0]):
+            yield ("sep", role)
 
     def _on_boundary(self, end: int) -> bool:
         """A span ending at ``end`` is whole characters: every occurrence of it ends on the same kind of byte."""
@@ -242,9 +345,14 @@ class DocumentGrammar:
             return (_NONE[state[1]],)
         if kind == "span":
             ends = state[2]
+            region = state[3] if len(state) == 4 else None
             if ends is None:
-                return self.span_starts.keys()
-            following = {self.doc[e] for e in ends if e < len(self.doc) and not self.blocked[e]}
+                return self.span_starts.keys() if region is None else self._region_first_bytes(region)
+            following = {
+                self.doc[e]
+                for e in ends
+                if e < len(self.doc) and not self.blocked[e] and (region is None or _inside(region, e))
+            }
             return (*following, _COMMA)
         if kind == "sep":
             return (_SPACE,)
@@ -274,6 +382,10 @@ class DocumentGrammar:
         return allowed
 
 
+def _inside(region: Region, position: int) -> bool:
+    return any(lo <= position < hi for lo, hi in region)
+
+
 def can_end(states: frozenset[State]) -> bool:
     return any(state[0] in _FINAL_KINDS for state in states)
 
@@ -286,13 +398,20 @@ class VerbatimLogitsProcessor(LogitsProcessor):
 
     ``documents[i]`` is the document of batch row ``i``. The prompt width is read from the first call (every row
     of a batch shares it, whatever the padding), and each call consumes the tokens generated since the last one.
-    A row that has emitted a stop token is left alone (generate pads it from then on).
+    A row that has emitted a stop token is left alone (generate pads it from then on). ``cause_clauses``: the
+    relative clause positions a cause may be copied from (None: anywhere; see the module docstring).
     """
 
-    def __init__(self, documents: Sequence[str], tokenizer: PreTrainedTokenizerBase, stop_ids: Sequence[int]):
+    def __init__(
+        self,
+        documents: Sequence[str],
+        tokenizer: PreTrainedTokenizerBase,
+        stop_ids: Sequence[int],
+        cause_clauses: Sequence[int] | None = None,
+    ):
         table = _token_table(tokenizer)
         self.table = table.data
-        self.grammars = [DocumentGrammar(doc, table) for doc in documents]
+        self.grammars = [DocumentGrammar(doc, table, cause_clauses) for doc in documents]
         self.states: list[frozenset[State]] = [frozenset({_START}) for _ in documents]
         self.finished = [False] * len(documents)
         self.stop_ids = sorted(set(stop_ids))

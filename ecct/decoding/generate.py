@@ -33,12 +33,15 @@ class GenerationSettings:
     progress: bool = True
     constrained: bool = False  # verbatim-constrained decoding (needs the documents; lines format)
     prefix_cache: bool = True  # encode the shared instruction prefix once (exact; see ecct.decoding.prefix_cache)
+    cause_clauses: tuple[int, ...] | None = None  # constrained only: relative clause positions a cause may come from
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ValueError(f"eval.max_new_tokens: expected a positive integer, got {self.max_new_tokens!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"eval.batch_size: expected a positive integer, got {self.batch_size!r}")
+        if self.cause_clauses is not None:
+            object.__setattr__(self, "cause_clauses", _cause_clauses(self.cause_clauses, self.constrained))
 
     @classmethod
     def from_config(cls, eval_cfg: Mapping[str, Any] | None, **overrides: Any) -> GenerationSettings:
@@ -53,6 +56,21 @@ class GenerationSettings:
             else:
                 chosen[field.name] = values[field.name]
         return cls(**chosen)
+
+
+def _cause_clauses(value: Any, constrained: bool) -> tuple[int, ...]:
+    """``eval.cause_clauses`` checked: a non-empty list of ints (relative clause positions), constrained only."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ValueError(f"eval.cause_clauses: expected null or a list of integers like [-2, -1, 0, 1], got {value!r}")
+    items = list(value)
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) for v in items):
+        raise ValueError(f"eval.cause_clauses: expected null or a list of integers like [-2, -1, 0, 1], got {value!r}")
+    if not constrained:
+        raise ValueError(
+            f"eval.cause_clauses={items} needs eval.constrained=true (predict: constrained=true); "
+            "it restricts verbatim-constrained decoding"
+        )
+    return tuple(sorted(set(items)))
 
 
 def render_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[Messages]) -> list[list[int]]:
@@ -146,7 +164,9 @@ def generate(
             if settings.constrained:
                 assert documents is not None
                 texts = [documents[i] for i in batch]
-                extra["logits_processor"] = LogitsProcessorList([VerbatimLogitsProcessor(texts, tokenizer, stops)])
+                extra["logits_processor"] = LogitsProcessorList(
+                    [VerbatimLogitsProcessor(texts, tokenizer, stops, settings.cause_clauses)]
+                )
             width = input_ids.shape[1]
             generated = model.generate(
                 input_ids=input_ids.to(device),

@@ -81,14 +81,19 @@ def predict(cfg: DictConfig) -> PredictResult:
     inputs = read_inputs(cfg.get("text"), cfg.get("input"), cfg.text_file_mode, cfg.get("language"), switch["lenient"])
     if inputs.skipped.total or inputs.skipped.notes:
         print(inputs.skipped, file=sys.stderr)
-    # The command line's settings, else the run's eval.* (prefix_cache, progress, constrained: the command's own).
+    # The command line's settings, else the run's eval.* (prefix_cache, progress, constrained, cause_clauses: the
+    # command's own).
     own = ("prefix_cache", "progress", "constrained")
-    settings = GenerationSettings.from_config(
-        {key: value for key, value in run.config.get("eval", {}).items() if key not in own},
-        max_new_tokens=cfg.get("max_new_tokens"),
-        batch_size=cfg.get("batch_size"),
-        **{key: switch[key] for key in own},
-    )
+    try:
+        settings = GenerationSettings.from_config(
+            {key: value for key, value in run.config.get("eval", {}).items() if key not in (*own, "cause_clauses")},
+            max_new_tokens=cfg.get("max_new_tokens"),
+            batch_size=cfg.get("batch_size"),
+            cause_clauses=cfg.get("cause_clauses"),
+            **{key: switch[key] for key in own},
+        )
+    except ValueError as err:
+        raise PredictError(str(err).replace("eval.", "")) from None  # predict's keys have no eval. prefix
     prompt_cfg = PromptConfig.from_config(run.config.prompt)
     fmt = prompt_cfg.output_format
     if settings.constrained and fmt != "lines":
