@@ -367,6 +367,20 @@ def test_predict_writes_each_batch_and_resumes_a_stopped_run(tmp_path, tokenizer
         predict(predict_config(run_dir, input=str(docs), output=str(tmp_path)))
 
 
+def test_cause_clauses_are_recorded_and_guard_resuming(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    docs = tmp_path / "docs.txt"
+    docs.write_text("我很害怕，因为下雨了。\n他很高兴，考试通过了。\n", encoding="utf-8")
+    out = tmp_path / "preds.jsonl"
+    result = predict(predict_config(run_dir, input=str(docs), output=str(out), cause_clauses=[-1, 0]))
+    assert result.header["cause_clauses"] == [-1, 0] and result.predicted == 2
+    assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["ecct_predict"]["cause_clauses"] == [-1, 0]
+    with pytest.raises(PredictError, match=r"cause_clauses=\[-1, 0\], this run has cause_clauses=None"):
+        predict(predict_config(run_dir, input=str(docs), output=str(out)))
+    with pytest.raises(PredictError, match="needs constrained"):
+        predict(predict_config(run_dir, input=str(docs), constrained=False, cause_clauses=[-1, 0]))
+
+
 @pytest.mark.parametrize("key", ["lenient", "constrained", "resume", "progress", "prefix_cache", "load_in_4bit"])
 def test_predict_switches_must_be_true_or_false(key, tmp_path):
     with pytest.raises(PredictError, match=rf"^{key}='no': expected true or false"):  # checked before anything loads

@@ -233,6 +233,7 @@ def test_every_eval_switch_runs(tmp_path: Path, compose_config, caplog: pytest.L
         "eval.max_dev_documents=1",
         "eval.max_test_documents=1",
         "eval.constrained=true",
+        "eval.cause_clauses=[-1,0]",
         "eval.prefix_cache=false",
         "eval.dev_fraction=0.2",
         "data.split.ratios=[0.9,0.0,0.1]",

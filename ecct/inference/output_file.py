@@ -19,7 +19,7 @@ from ecct.inference.inputs import PredictError
 from ecct.jsonl import json_line
 from ecct.output.records import HEADER_KEY, is_header
 
-RESUME_KEYS = ("adapter", "input", "decoding", "max_new_tokens", "output_format")
+RESUME_KEYS = ("adapter", "input", "decoding", "cause_clauses", "max_new_tokens", "output_format")
 
 
 class PredictionOutput:

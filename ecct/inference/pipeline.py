@@ -160,6 +160,7 @@ def _header(cfg: DictConfig, inputs: Inputs, settings: Any, backend: str, fmt: s
         "input": str(Path(source).resolve()) if source is not None else f"text={cfg.text}",
         "input_kind": inputs.kind,
         "decoding": DECODING[settings.constrained],
+        "cause_clauses": list(settings.cause_clauses) if settings.cause_clauses is not None else None,
         "backend": backend,
         "max_new_tokens": settings.max_new_tokens,
         "output_format": fmt,

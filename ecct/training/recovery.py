@@ -50,6 +50,7 @@ class Recovery:
     run_dir: Path
     test_documents: Sequence[Document]
     constrained: bool = False
+    cause_clauses: Sequence[int] | None = None  # eval.cause_clauses, passed on to the retest command
     adapter: Path | None = None  # set once the tested adapter is in adapter/
 
     def save_and_explain(self, trainer: Any, tokenizer: Any, error: BaseException) -> Path | None:
@@ -89,6 +90,7 @@ class Recovery:
                     f"input={documents}",
                     f"output={self.run_dir / 'test_predictions.jsonl'}",
                     f"constrained={str(self.constrained).lower()}",
+                    *([f"cause_clauses=[{','.join(map(str, self.cause_clauses))}]"] if self.cause_clauses else []),
                 ]
             )
         except Exception as write_error:
