@@ -13,7 +13,15 @@ from omegaconf import OmegaConf
 
 from ecct.baseline import stage2
 from ecct.baseline.encoder import build_tiny_bert, load_encoder_tokenizer
-from ecct.baseline.pair_input import Marked, distance_tag, encode_pairs, first_segments, mark_spans
+from ecct.baseline.pair_input import (
+    NO_SPAN,
+    Marked,
+    distance_tag,
+    encode_pairs,
+    first_segments,
+    mark_spans,
+    spans_lost,
+)
 from ecct.baseline.pairs import (
     Pair,
     PairSettings,
@@ -124,6 +132,36 @@ def test_a_short_document_is_read_whole_a_long_one_through_a_window_centred_on_t
         assert "<e>高兴</e>" in window and "<c>考上了大学</c>" in window
         before, after = window.split("<e>")[0], window.split("</c>")[1]  # both sides of the pair, about as long
         assert "第39句" in before and "第0句" not in before and "第0句" in after and "第39句" not in after
+
+
+def _marked_tokens(tokenizer, encoded, i: int, key: str) -> str:  # type: ignore[no-untyped-def]
+    first, last = encoded[key][i]
+    return tokenizer.decode(encoded["input_ids"][i][first:last]).replace(" ", "")
+
+
+def test_each_pairs_span_ranges_hold_exactly_its_marked_spans_in_every_context(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """What the classifier pools: the tokens from <e> to </e> and from <c> to </c>, wherever the spans stand."""
+    pairs = [Pair(0, HAPPY, CAUSE), Pair(0, JEALOUS, CAUSE), Pair(0, HAPPY, _span(TEXT, "今天下雨"))]
+    for settings in (PairSettings(max_length=160), PairSettings(max_length=64, context="window", context_chars=3)):
+        encoded = encode_pairs(pairs, [DOC], tokenizer, settings)
+        assert set(encoded) == {"input_ids", "attention_mask", "emotion_span", "cause_span"}
+        for i, pair in enumerate(pairs):
+            assert _marked_tokens(tokenizer, encoded, i, "emotion_span") == f"<e>{pair.emotion.text}</e>"
+            assert _marked_tokens(tokenizer, encoded, i, "cause_span") == f"<c>{pair.cause.text}</c>"
+        assert spans_lost(encoded) == 0
+    # A long document read through a window centred on the pair: the ranges move with the cut.
+    filler = "".join(f"第{i}句话没有什么，" for i in range(40))
+    long_doc = _doc("long", filler + "他很高兴，因为考上了大学，" + filler, [("高兴", "考上了大学", "happiness")])
+    pair = Pair(0, long_doc.triplets[0].emotion, long_doc.triplets[0].cause)
+    encoded = encode_pairs([pair], [long_doc], tokenizer, PairSettings(max_length=64))
+    assert _marked_tokens(tokenizer, encoded, 0, "emotion_span") == "<e>高兴</e>"
+    assert _marked_tokens(tokenizer, encoded, 0, "cause_span") == "<c>考上了大学</c>"
+    # A pair farther apart than the window: the window holds neither span, both point at [CLS] and are counted.
+    far = _doc("far", "他很高兴。" + filler * 3 + "考上了大学。", [("高兴", "考上了大学", "happiness")])
+    pair = Pair(0, far.triplets[0].emotion, far.triplets[0].cause)
+    encoded = encode_pairs([pair], [far], tokenizer, PairSettings(max_length=64))
+    assert tuple(encoded["emotion_span"][0]) == NO_SPAN == tuple(encoded["cause_span"][0])
+    assert spans_lost(encoded) == 1
 
 
 def test_candidate_negatives_are_every_nearby_clause_and_the_emotion_clause_around_the_emotion() -> None:

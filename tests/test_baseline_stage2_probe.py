@@ -14,6 +14,7 @@ FIRST_STAGE2 = [
     "stage2.negatives=nearest",
     "stage2.negatives_per_emotion=2",
     "stage2.tune_threshold_on=training_pairs",
+    "stage2.pooling=cls",
 ]
 
 
@@ -28,6 +29,8 @@ def test_a_stage2_only_probe_trains_no_tagger_and_scores_stage2_on_gold_spans(tm
     for name in ("config.yaml", "metrics.json", "predictions.jsonl", "train_log.jsonl", "stage2/model/config.json"):
         assert (run / name).exists(), name
     assert not (run / "stage1").exists()
+    saved = json.loads((run / "stage2" / "model" / "config.json").read_text())
+    assert saved["architectures"] == ["SpanPairClassifier"]  # stage2.pooling=spans, the default
     metrics = _metrics(run)
     assert metrics["method"] == "bert_stage2_only" and metrics["stage2_only"] is True
     assert "test/span/triplet/f1" not in metrics and "stage1/steps" not in metrics

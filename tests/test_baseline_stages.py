@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from ecct.baseline import stage1, stage2
 from ecct.baseline.bio import document_spans
 from ecct.baseline.encoder import build_tiny_bert, load_encoder_tokenizer
+from ecct.baseline.pair_model import SpanPairClassifier, span_mean
 from ecct.baseline.pipeline import candidate_pairs
 from ecct.baseline.training import freeze_lower, training_arguments
 from ecct.data.corpus import load_corpus
@@ -80,6 +81,44 @@ def test_stage2_overfits_and_predicts_the_gold_categories_of_gold_pairs(tiny, de
     predicted = stage2.classify_pairs(trainer.model, tokenizer, pairs, demo_docs, settings)
     gold = [t.category for doc in demo_docs for t in doc.triplets]
     assert predicted == gold
+
+
+def test_span_mean_averages_each_rows_own_token_range() -> None:
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)  # row 0: 0..3, row 1: 4..7
+    pooled = span_mean(hidden, torch.tensor([[1, 3], [0, 1]]))
+    assert pooled.flatten().tolist() == [1.5, 4.0]
+
+
+def test_stage2_pools_the_marked_spans_and_reloads_as_it_was_trained(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path, tokenizer = tiny
+    model = stage2.load_model(path, freeze_word_embeddings=True)
+    assert isinstance(model, SpanPairClassifier) and not model.get_input_embeddings().weight.requires_grad
+    settings = stage2.PairSettings(max_length=64)
+    pairs = stage2.training_pairs(0, DOC, settings)
+    # The head reads the marked spans: pairs of one document differ in their cause, so do the head's inputs.
+    seen: list[torch.Tensor] = []
+    model.classifier.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    model.train()  # one training-mode pass: the feature norm's running statistics move off their start
+    batch = tokenizer.pad(stage2.encode_pairs(pairs, [DOC], tokenizer, settings), return_tensors="pt")
+    model(**batch)
+    seen.clear()
+    probabilities = stage2.pair_probabilities(model, tokenizer, pairs, [DOC], settings)
+    features = torch.cat(seen)
+    assert features.shape == (len(pairs), 2 * model.config.hidden_size)
+    assert torch.cdist(features, features).fill_diagonal_(1.0).min() > 1e-3  # no two pairs alike
+    assert int(model.classifier_norm.num_batches_tracked) == 1
+    model.save_pretrained(tmp_path / "saved")
+    again = stage2.load_model(str(tmp_path / "saved"))  # pooling from the saved folder
+    assert isinstance(again, SpanPairClassifier)
+    assert np.allclose(stage2.pair_probabilities(again, tokenizer, pairs, [DOC], settings), probabilities, atol=1e-6)
+    # The first stage 2's classifier (the pooler over [CLS]) is still there, and a saved one reloads as such.
+    first = stage2.load_model(path, pooling="cls")
+    assert type(first).__name__ == "BertForSequenceClassification"
+    first.save_pretrained(tmp_path / "first")
+    assert type(stage2.load_model(str(tmp_path / "first"))).__name__ == "BertForSequenceClassification"
+    assert stage2.pair_probabilities(first, tokenizer, pairs, [DOC], settings).shape == (len(pairs), 7)
+    with pytest.raises(ValueError, match="pooling"):
+        stage2.load_model(path, pooling="mean")
 
 
 def test_freezing_stops_gradients_below_the_cut(tiny) -> None:  # type: ignore[no-untyped-def]
@@ -157,7 +196,10 @@ def test_the_head_learns_at_its_own_rate_and_every_parameter_is_optimised_once(
     seen = [id(p) for group in optimizer.param_groups for p in group["params"]]
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
     assert sorted(seen) == sorted(id(p) for p in trainable.values())  # each once, frozen ones never
-    assert {name for name, p in trainable.items() if rate[id(p)] == 3e-3} == {"classifier.weight", "classifier.bias"}
+    head = {"classifier.weight", "classifier.bias"} | (
+        {"classifier_norm.weight", "classifier_norm.bias"} if module is stage2 else set()  # the span classifier's
+    )
+    assert {name for name, p in trainable.items() if rate[id(p)] == 3e-3} == head
     assert {rate[id(p)] for name, p in trainable.items() if not name.startswith("classifier")} == {1e-4}
 
 

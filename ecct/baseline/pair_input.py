@@ -12,6 +12,12 @@ any tokenizer reads them without new embeddings):
 
 Truncation then takes tokens from the longer segment, so the span texts reach the model whole unless they alone
 exceed ``max_length``.
+
+Besides the token ids, ``encode_pairs`` returns where each marked span lies among the tokens (``emotion_span``,
+``cause_span``: ``[first, last + 1)`` over the second segment's tokens from the opening marker to the closing one):
+the classifier (``ecct.baseline.pair_model``) pools those tokens, since a document read whole looks nearly the same
+to ``[CLS]`` whichever of its clauses is marked. A span cut off by truncation points at ``[CLS]``
+(``NO_SPAN``) and is counted by ``spans_lost``.
 """
 
 from __future__ import annotations
@@ -27,16 +33,34 @@ from ecct.data.model import Document, Span
 
 EMOTION_MARKERS = ("<e>", "</e>")
 CAUSE_MARKERS = ("<c>", "</c>")
+SPAN_KEYS = ("emotion_span", "cause_span")
+NO_SPAN = (0, 1)  # a span truncation removed: the classifier reads [CLS] in its place
 
 
 @dataclass(frozen=True)
 class Marked:
     """A text with both spans marked; ``pair_start``/``pair_end``: the marked stretch from the first marker to
-    the end of the last one."""
+    the end of the last one; ``emotion``/``cause``: each span with its markers, ``<e>`` to ``</e>`` inclusive."""
 
     text: str
     pair_start: int
     pair_end: int
+    emotion: tuple[int, int] = (0, 0)
+    cause: tuple[int, int] = (0, 0)
+
+    def cut(self, low: int, high: int) -> Marked:
+        """``text[low:high]`` with every offset moved along (clipped to the cut)."""
+
+        def moved(at: int) -> int:
+            return min(max(at - low, 0), high - low)
+
+        return Marked(
+            self.text[low:high],
+            moved(self.pair_start),
+            moved(self.pair_end),
+            (moved(self.emotion[0]), moved(self.emotion[1])),
+            (moved(self.cause[0]), moved(self.cause[1])),
+        )
 
 
 def mark_spans(text: str, emotion: Span, cause: Span, low: int = 0, high: int | None = None) -> Marked:
@@ -49,15 +73,18 @@ def mark_spans(text: str, emotion: Span, cause: Span, low: int = 0, high: int | 
         (cause.end, 0, CAUSE_MARKERS[1]),
     ]
     pieces, cursor, length, first = [], low, 0, 0
+    at: dict[str, int] = {}
     for i, (position, _, marker) in enumerate(sorted(inserts)):  # closing before opening at the same position
         pieces += [text[cursor:position], f" {marker} "]
         length += position - cursor
         if i == 0:
             first = length
+        at[marker] = length + 1 + (len(marker) if marker.startswith("</") else 0)  # opening: start; closing: end
         length += len(marker) + 2
         cursor = position
     pieces.append(text[cursor:high])
-    return Marked("".join(pieces), first, length)
+    emotion = (at[EMOTION_MARKERS[0]], at[EMOTION_MARKERS[1]])
+    return Marked("".join(pieces), first, length, emotion, (at[CAUSE_MARKERS[0]], at[CAUSE_MARKERS[1]]))
 
 
 def distance_tag(distance: int, clip: int | None) -> str:
@@ -103,7 +130,7 @@ def second_segments(
     tokenizer: PreTrainedTokenizerBase,
     firsts: Sequence[str],
     settings: PairSettings,
-) -> list[str]:
+) -> list[Marked]:
     """The marked document part of each pair (see the module doc)."""
     if settings.context == "window":
         out = []
@@ -111,23 +138,41 @@ def second_segments(
             text = documents[p.doc_index].text
             low = max(0, min(p.emotion.start, p.cause.start) - settings.context_chars)
             high = min(len(text), max(p.emotion.end, p.cause.end) + settings.context_chars)
-            out.append(mark_spans(text, p.emotion, p.cause, low, high).text)
+            out.append(mark_spans(text, p.emotion, p.cause, low, high))
         return out
     marked = [mark_spans(documents[p.doc_index].text, p.emotion, p.cause) for p in pairs]
     if not marked:
         return []
     room = settings.max_length - tokenizer.num_special_tokens_to_add(pair=True)
     first_lengths = [len(ids) for ids in tokenizer(list(firsts), add_special_tokens=False)["input_ids"]]
-    encoded = tokenizer([m.text for m in marked], add_special_tokens=False, return_offsets_mapping=True)
+    # Whole documents, only to find the window: longer than the model's limit is expected here (verbose=False).
+    encoded = tokenizer([m.text for m in marked], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     out = []
     for m, n_first, offsets in zip(marked, first_lengths, encoded["offset_mapping"], strict=True):
         size = max(room - n_first, room // 2)  # an overlong first segment is cut by truncation instead
         if len(offsets) <= size:
-            out.append(m.text)
+            out.append(m)
             continue
         low, high = centred_window([tuple(o) for o in offsets], m.pair_start, m.pair_end, size)
-        out.append(m.text[low:high])
+        out.append(m.cut(low, high))
     return out
+
+
+def token_range(
+    offsets: Sequence[tuple[int, int]], sequence_ids: Sequence[int | None], chars: tuple[int, int]
+) -> tuple[int, int]:
+    """``[first, last + 1)`` of the second segment's tokens overlapping ``chars``; ``NO_SPAN`` when none does."""
+    inside = [
+        i
+        for i, ((a, b), sequence) in enumerate(zip(offsets, sequence_ids, strict=True))
+        if sequence == 1 and b > a and a < chars[1] and b > chars[0]
+    ]
+    return (inside[0], inside[-1] + 1) if inside else NO_SPAN
+
+
+def spans_lost(encoded: dict[str, list[list[int]]]) -> int:
+    """How many pairs lost a marked span to truncation (their ``emotion_span``/``cause_span`` is ``NO_SPAN``)."""
+    return sum(any(tuple(encoded[key][i]) == NO_SPAN for key in SPAN_KEYS) for i in range(len(encoded["input_ids"])))
 
 
 def encode_pairs(
@@ -136,12 +181,27 @@ def encode_pairs(
     tokenizer: PreTrainedTokenizerBase,
     settings: PairSettings,
 ) -> dict[str, list[list[int]]]:
-    """Token ids and attention masks of each pair's input, at most ``settings.max_length`` tokens."""
+    """Token ids and attention masks of each pair's input, at most ``settings.max_length`` tokens, and the token
+    ranges of its two marked spans (``emotion_span``, ``cause_span``; see the module doc)."""
     firsts = first_segments(pairs, documents, tokenizer.sep_token, settings)
     seconds = second_segments(pairs, documents, tokenizer, firsts, settings)
     if not pairs:
-        return {"input_ids": [], "attention_mask": []}
+        return {"input_ids": [], "attention_mask": [], **{key: [] for key in SPAN_KEYS}}
     # longest_first takes tokens from the longer part, which is the document unless the spans themselves are long
     # (a predicted cause can be a whole paragraph); only_second would raise on such a pair.
-    encoded = tokenizer(firsts, seconds, truncation="longest_first", max_length=settings.max_length, verbose=False)
-    return {key: list(encoded[key]) for key in ("input_ids", "attention_mask")}
+    encoded = tokenizer(
+        firsts,
+        [m.text for m in seconds],
+        truncation="longest_first",
+        max_length=settings.max_length,
+        return_offsets_mapping=True,
+        verbose=False,
+    )
+    rows: dict[str, list[list[int]]] = {key: list(encoded[key]) for key in ("input_ids", "attention_mask")}
+    for key in SPAN_KEYS:
+        rows[key] = []
+    for i, m in enumerate(seconds):
+        offsets, sequence_ids = encoded["offset_mapping"][i], encoded.sequence_ids(i)
+        rows["emotion_span"].append(list(token_range(offsets, sequence_ids, m.emotion)))
+        rows["cause_span"].append(list(token_range(offsets, sequence_ids, m.cause)))
+    return rows

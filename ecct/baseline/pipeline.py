@@ -98,7 +98,8 @@ def _train_stage(
 
     def build(arguments: Any) -> Any:
         set_seed(cfg.seed)  # the same initial classifier head whether or not the other stage ran first
-        model = module.load_model(model_path, *freeze)
+        pooling = {"pooling": stage_cfg.get("pooling", "spans")} if name == "stage2" else {}
+        model = module.load_model(model_path, *freeze, **pooling)
         callbacks = [StageLogCallback(wandb_run, name)] if wandb_run is not None else None
         head_lr = stage_cfg.get("head_learning_rate")
         return module.build_trainer(

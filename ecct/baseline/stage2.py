@@ -4,6 +4,9 @@ Its input (``ecct.baseline.pair_input``): ``[d=-1] emotion [SEP] cause``, then t
 marked in place (or a window of it). Its training pairs (``ecct.baseline.pairs``): the gold pairs and negatives
 drawn like the test-time candidates (every predicted emotion x every predicted cause of a document).
 
+The classifier (``ecct.baseline.pair_model``, ``stage2.pooling``) reads the encoder's states of the two marked spans
+(``spans``, the default) or, like the first stage 2, the pooler over ``[CLS]`` (``cls``).
+
 Because "none" is the majority label, the decision is the likeliest category whenever P(none) is below a threshold
 (``decide_ids``); the checkpoint is chosen by the dev pair F1 at its best threshold (``pair_f1_tuned``), the rule
 the pipeline applies afterwards.
@@ -11,13 +14,15 @@ the pipeline applies afterwards.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from datasets import Dataset
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
     EvalPrediction,
@@ -27,7 +32,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from ecct.baseline.pair_input import CAUSE_MARKERS, EMOTION_MARKERS, encode_pairs, mark_spans
+from ecct.baseline.pair_input import CAUSE_MARKERS, EMOTION_MARKERS, encode_pairs, mark_spans, spans_lost
+from ecct.baseline.pair_model import POOLINGS, is_span_pair_model, load_pair_model
 from ecct.baseline.pairs import (
     NO_RELATION,
     PAIR_LABEL_ID,
@@ -48,6 +54,7 @@ __all__ = [
     "NO_RELATION",
     "PAIR_LABELS",
     "PAIR_LABEL_ID",
+    "POOLINGS",
     "Pair",
     "PairSettings",
     "encode_pairs",
@@ -67,15 +74,23 @@ def build_dataset(
     rows = encode_pairs(pairs, documents, tokenizer, settings)
     counts = label_counts(pairs)
     log.info(
-        "stage 2 %s: %d documents -> %d pairs: %d positive, %d negative (%s negatives)",
+        "stage 2 %s: %d documents -> %d pairs: %d positive, %d negative (%s negatives); %d lost a marked span to "
+        "truncation",
         part,
         len(documents),
         counts["pairs"],
         counts["positive"],
         counts["negative"],
         settings.negatives,
+        spans_lost(rows),
     )
     return Dataset.from_dict({**rows, "labels": [p.label for p in pairs]})
+
+
+def model_inputs(model: PreTrainedModel, features: Mapping[str, object]) -> dict[str, object]:
+    """The entries of ``features`` that the model's ``forward`` takes (a ``cls`` classifier takes no span ranges)."""
+    accepted = inspect.signature(model.forward).parameters
+    return {key: value for key, value in features.items() if key in accepted}
 
 
 def pair_scores(predicted: np.ndarray, gold: np.ndarray, n_gold: int | None = None) -> tuple[float, float, float]:
@@ -156,15 +171,34 @@ def pair_metrics(prediction: EvalPrediction) -> dict[str, float]:
     }
 
 
-def load_model(path: str, freeze_word_embeddings: bool = False, freeze_layers: int = 0) -> PreTrainedModel:
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path,
-        num_labels=len(PAIR_LABELS),
-        id2label=dict(enumerate(PAIR_LABELS)),
-        label2id=dict(PAIR_LABEL_ID),
-    )
+def load_model(
+    path: str, freeze_word_embeddings: bool = False, freeze_layers: int = 0, pooling: str | None = None
+) -> PreTrainedModel:
+    """Stage 2's classifier on the encoder at ``path`` (``pooling``: ``spans`` or ``cls``, see
+    ``ecct.baseline.pair_model``), or a saved stage 2 as it was trained (``pooling=None``; a bare encoder: spans)."""
+    if pooling is not None and pooling not in POOLINGS:
+        raise ValueError(f"stage2.pooling={pooling!r}: expected one of {POOLINGS}")
+    labels = {"num_labels": len(PAIR_LABELS), "id2label": dict(enumerate(PAIR_LABELS)), "label2id": dict(PAIR_LABEL_ID)}
+    saved_spans = is_span_pair_model(path)
+    if pooling is None:
+        pooling = "spans" if saved_spans or not _is_sequence_classifier(path) else "cls"
+    if pooling == "spans":
+        model = load_pair_model(path, **labels)
+    else:
+        if saved_spans:
+            raise ValueError(f"{path} holds a stage 2 with pooling=spans; it cannot be loaded with pooling=cls")
+        model = AutoModelForSequenceClassification.from_pretrained(path, **labels)
     freeze_lower(model, freeze_word_embeddings, freeze_layers)
     return model
+
+
+def _is_sequence_classifier(path: str) -> bool:
+    """A saved ``cls`` stage 2 (``*ForSequenceClassification``), e.g. of a run before ``pooling`` existed."""
+    try:
+        architectures = AutoConfig.from_pretrained(path).architectures or []
+    except (OSError, ValueError):
+        return False
+    return any(name.endswith("ForSequenceClassification") for name in architectures)
 
 
 def build_trainer(
@@ -209,7 +243,7 @@ def pair_probabilities(
     device = next(model.parameters()).device
     for first in range(0, len(order), batch_size):
         batch = order[first : first + batch_size]
-        features = [{k: encoded[k][i] for k in encoded} for i in batch]
+        features = [model_inputs(model, {k: encoded[k][i] for k in encoded}) for i in batch]
         padded = tokenizer.pad(features, return_tensors="pt")
         logits = model(**{k: v.to(device) for k, v in padded.items()}).logits
         probabilities[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
