@@ -53,9 +53,19 @@ sweep-instructions-cpu: install
 	status=$$?; wait $$! && exit $$status
 	$(PY) -m ecct.report $(CPU_SWEEP)/seed1 $(CPU_SWEEP)/seed2 --out experiments/results/instructions-cpu
 
-# The BERT pipeline over the same seeds, to put alongside a sweep: ecct.report <sweep dir> --baseline <its dir>.
+# The BERT pipeline over three seeds on Gui split20 #1, two at a time (one thread each), one sweep folder per seed;
+# to put alongside a sweep: ecct.report <sweep dir> --baseline $(BASELINE_SWEEP)/seed1 ... (README "Baseline").
+# The CPU budget: stage 2 on the first 400 training documents for one epoch (~26 min; all documents and the
+# config's 2 epochs take ~3 h on one thread). The same command finishes an interrupted sweep.
+BASELINE_SWEEP := multirun/baseline/bert-spans
+# Two side by side: progress as log lines every 10 steps rather than two interleaved bars.
+BASELINE_CPU := stage2.max_train_documents=400 stage2.trainer.num_train_epochs=1 \
+	stage1.trainer.disable_tqdm=true stage2.trainer.disable_tqdm=true
 sweep-baseline: install
-	$(PY) -m ecct.baseline -m data=gui2016 seed=1,2,3 sweep_name=baseline
+	printf '%s\n' 1 2 3 | xargs -P 2 -I{} env OMP_NUM_THREADS=1 $(PY) -m ecct.baseline -m data=gui2016 seed={} \
+		sweep_name=baseline $(BASELINE_CPU) hydra.sweep.dir=$(BASELINE_SWEEP)/seed{}
+	$(PY) -m ecct.report $(BASELINE_SWEEP)/seed1 $(BASELINE_SWEEP)/seed2 $(BASELINE_SWEEP)/seed3 \
+		--out experiments/results/baseline
 
 clean:
 	rm -rf outputs multirun wandb .pytest_cache

@@ -113,6 +113,17 @@ def _split_override(item: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
+def same_value(asked: str, recorded: str) -> bool:
+    """Whether a command-line value and a job's recorded one are the same: Hydra's basic sweeper writes a job's
+    overrides back in its own spelling (``disable_tqdm=true`` is recorded as ``True``)."""
+    if asked == recorded:
+        return True
+    try:
+        return yaml.safe_load(asked) == yaml.safe_load(recorded)
+    except yaml.YAMLError:
+        return False
+
+
 def read_jobs(sweep_dir: Path) -> list[Job]:
     jobs = []
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
@@ -221,7 +232,7 @@ def summarize(
         want
         for directory in sweep_dirs
         for want in expected_jobs(directory)
-        if not any(all(have.get(k) == v for k, v in want.items()) for have in seen)
+        if not any(all(k in have and same_value(v, have[k]) for k, v in want.items()) for have in seen)
     ]
     failed = [job for job in jobs if job.status == "failed"]
     refused = [job for job in jobs if job.status == "refused"]

@@ -116,3 +116,18 @@ def test_reference_levels() -> None:
     assert reference_level("prompt", ["desc", "full"], {"prompt": "desc"}) == "desc"
     with pytest.raises(ValueError, match="not a level"):
         reference_level("prompt", ["desc", "full"], {"prompt": "rules"})
+
+
+def test_a_job_recorded_in_hydras_spelling_is_not_missing(tmp_path: Path) -> None:
+    """Hydra's basic sweeper records ``disable_tqdm=true`` as ``True``: the job ran, so it is not missing."""
+
+    def sweep_dir(name: str, asked: str) -> Path:
+        root = tmp_path / name
+        _run(root / "0_run", ["seed=1", "stage1.trainer.disable_tqdm=True"], hits=5)
+        (root / "multirun.yaml").write_text(
+            f"hydra:\n  overrides:\n    task: [seed=1, 'stage1.trainer.disable_tqdm={asked}']\n"
+        )
+        return root
+
+    assert summarize(sweep_dir("same", "true")).missing == []
+    assert summarize(sweep_dir("other", "false")).missing == [{"seed": "1", "stage1.trainer.disable_tqdm": "false"}]
