@@ -87,10 +87,10 @@ def build_dataset(
     return Dataset.from_dict({**rows, "labels": [p.label for p in pairs]})
 
 
-def model_inputs(model: PreTrainedModel, features: Mapping[str, object]) -> dict[str, object]:
-    """The entries of ``features`` that the model's ``forward`` takes (a ``cls`` classifier takes no span ranges)."""
+def model_inputs(model: PreTrainedModel, features: Mapping[str, object]) -> list[str]:
+    """The keys of ``features`` that the model's ``forward`` takes (a ``cls`` classifier takes no span ranges)."""
     accepted = inspect.signature(model.forward).parameters
-    return {key: value for key, value in features.items() if key in accepted}
+    return [key for key in features if key in accepted]
 
 
 def pair_scores(predicted: np.ndarray, gold: np.ndarray, n_gold: int | None = None) -> tuple[float, float, float]:
@@ -241,9 +241,10 @@ def pair_probabilities(
     encoded = encode_pairs(pairs, documents, tokenizer, settings)
     order = sorted(range(len(pairs)), key=lambda i: len(encoded["input_ids"][i]))
     device = next(model.parameters()).device
+    keys = model_inputs(model, encoded)  # once: the signature is the same for every batch
     for first in range(0, len(order), batch_size):
         batch = order[first : first + batch_size]
-        features = [model_inputs(model, {k: encoded[k][i] for k in encoded}) for i in batch]
+        features = [{k: encoded[k][i] for k in keys} for i in batch]
         padded = tokenizer.pad(features, return_tensors="pt")
         logits = model(**{k: v.to(device) for k, v in padded.items()}).logits
         probabilities[batch] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
