@@ -27,6 +27,16 @@ def test_every_experiment_config_composes(experiment: str, compose_config) -> No
     assert set(cfg) >= {"model", "peft", "prompt", "data", "augment", "trainer", "eval", "logger", "seed"}
 
 
+def test_the_english_cpu_recipe_is_the_cpu_recipe_on_ecf(compose_config) -> None:
+    chinese, english = compose_config("+experiment=cpu"), compose_config("+experiment=cpu_en")
+    assert (english.data.name, english.prompt.language, chinese.prompt.language) == ("ecf", "en", "zh")
+    for group in ("model", "peft", "trainer", "augment"):
+        assert english[group] == chinese[group], group
+    # ECF's longest test answer is 1,018 tokens (ecct.training.lengths): generation must not cut it.
+    assert english.eval.max_new_tokens > 1018 and english.eval.constrained
+    assert english.eval.cause_clauses is None and chinese.eval.cause_clauses is not None
+
+
 @pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
 def test_every_model_config_composes_with_lora_and_qlora(model: str, compose_config) -> None:
     for peft in ("lora", "qlora"):

@@ -30,6 +30,8 @@ def test_each_limit_counts_the_conversations_longer_than_it():
     max_length, context = examples[3] - 1, prompts[3] - 1 + 10
     counts = part_lengths("test", documents, PROMPT, tokenizer, max_length, context, max_new_tokens=10)
     assert counts.documents == 6 and counts.longest_example == examples[-1] and counts.longest_prompt == prompts[-1]
+    assert counts.mean_example == round(sum(examples) / 6, 1)
+    assert prompts[0] < counts.mean_example and 0 < counts.mean_completion < counts.longest_completion
     assert counts.examples_over_max_length == sum(n > max_length for n in examples) >= 3
     assert counts.prompts_over_context == sum(n + 10 > context for n in prompts) >= 3
     # Every example is the prompt plus the completion, so the completion budget is what the example adds.

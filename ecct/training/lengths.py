@@ -39,6 +39,8 @@ class PartLengths:
     prompts_over_context: int  # prompt + max_new_tokens > context: generation could run past the context
     longest_completion: int  # gold completion tokens + the end-of-turn token
     completions_over_max_new_tokens: int  # gold answers generation would cut
+    mean_example: float  # the means set the cost: training tokens per document, generated tokens per answer
+    mean_completion: float
 
 
 def part_lengths(
@@ -61,6 +63,9 @@ def part_lengths(
     def over(lengths: list[int], limit: int | None, extra: int = 0) -> int:
         return 0 if limit is None else sum(n + extra > limit for n in lengths)
 
+    def mean(lengths: list[int]) -> float:
+        return round(sum(lengths) / len(lengths), 1) if lengths else 0.0
+
     return PartLengths(
         part,
         len(documents),
@@ -71,6 +76,8 @@ def part_lengths(
         over(prompts, context, max_new_tokens),
         max(completions, default=0),
         over(completions, max_new_tokens),
+        mean(examples),
+        mean(completions),
     )
 
 
