@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -178,6 +179,19 @@ def test_locate_run_accepts_the_run_or_its_adapter(tmp_path, tokenizer):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunFolderError, match=r"no config\.yaml"):
         locate_run(tmp_path / "empty")
+
+
+def test_locate_run_accepts_a_trainer_checkpoint_of_the_run(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    checkpoint = run_dir / "checkpoints" / "checkpoint-30"
+    shutil.copytree(run_dir / "adapter", checkpoint)
+    run = locate_run(checkpoint)
+    assert run.adapter_dir == checkpoint and run.config.eval.max_new_tokens == 12
+    # A folder named checkpoints/ outside a run is not a run: the error still says what was expected.
+    stray = tmp_path / "elsewhere" / "checkpoints" / "checkpoint-1"
+    shutil.copytree(run_dir / "adapter", stray)
+    with pytest.raises(RunFolderError, match=r"checkpoints/checkpoint-N"):
+        locate_run(stray)
 
 
 def test_vllm_arguments_come_from_the_adapter(tmp_path, tokenizer):

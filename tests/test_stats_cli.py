@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from hydra import compose, initialize_config_dir
 
+from ecct import CONF_DIR
 from ecct.data import paths
 from ecct.data.__main__ import main
 from ecct.data.model import CATEGORIES
@@ -91,3 +93,28 @@ def test_a_switch_that_is_not_true_or_false_is_an_error_naming_it(value):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "data.lenient=" in done.stderr and "expected true or false" in done.stderr
     assert "documents" not in done.stdout
+
+
+def test_export_writes_the_test_part_as_a_corpus_file(data_dir, tmp_path, capsys):
+    from ecct.data.corpus import load_corpus
+    from ecct.data.readers.jsonl import read_jsonl
+
+    out = tmp_path / "gui-test.jsonl"
+    assert main(["export", "data=gui2016", "part=test", f"out={out}", f"data_dir={data_dir}"]) == 0
+    assert "195 documents" in capsys.readouterr().out
+    exported = read_jsonl(out).documents
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        corpus = load_corpus(compose("stats", overrides=["data=gui2016"]).data, data_dir=data_dir)
+    expected = corpus.part("test")
+    assert [doc.id for doc in exported] == [doc.id for doc in expected]
+    assert [doc.triplets for doc in exported] == [doc.triplets for doc in expected]
+    assert [doc.text for doc in exported] == [doc.text for doc in expected]
+
+
+def test_export_refuses_a_missing_file_or_an_unknown_part_before_reading(no_corpora, tmp_path, capsys):
+    assert main(["export", "data=demo"]) == 2
+    assert "out=FILE.jsonl" in capsys.readouterr().err
+    assert main(["export", "data=demo", "part=dev", f"out={tmp_path / 'x.jsonl'}"]) == 2
+    err = capsys.readouterr().err
+    assert "part='dev'" in err and "valid" in err
+    assert not (tmp_path / "x.jsonl").exists()

@@ -1,7 +1,9 @@
 """Finding what a training run left for inference: its config, its adapter or its full model.
 
 A run directory, its ``adapter/`` folder, and a folder written by ``python -m ecct.merge`` all carry a
-``config.yaml``; ``locate_run`` reads any of them (``ecct.predict`` and ``ecct.merge`` both start here).
+``config.yaml``; ``locate_run`` reads any of them (``ecct.predict`` and ``ecct.merge`` both start here), and also a
+trainer checkpoint of the run (``<run>/checkpoints/checkpoint-N``, whose config is the run's): a stopped or
+still-running run can be tested at any saved step.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ def locate_run(path: str | Path) -> RunArtifacts:
     if not path.exists():
         raise RunFolderError(f"adapter={str(path)!r}: no such directory")
     run_dir = path if (path / "config.yaml").is_file() else path.parent
+    if path.parent.name == "checkpoints" and (path.parent.parent / "config.yaml").is_file():
+        run_dir = path.parent.parent  # <run>/checkpoints/checkpoint-N: the trainer's copy of the adapter at step N
     if not (run_dir / "config.yaml").is_file():
         raise RunFolderError(
             f"adapter={str(path)!r}: expected a training run directory (config.yaml + adapter/), its adapter/ "
-            f"folder, or a folder written by `python -m ecct.merge`; found no config.yaml in {path} or its parent"
+            "folder, one of its checkpoints/checkpoint-N, or a folder written by `python -m ecct.merge`; found no "
+            f"config.yaml in {path} or its parent"
         )
     config = OmegaConf.load(run_dir / "config.yaml")
     assert isinstance(config, DictConfig)
