@@ -36,13 +36,19 @@ def avoid_none(tokenizer) -> torch.Tensor:
 
 
 def decode_under_constraint(
-    tokenizer, documents: list[str], seed: int, steps: int, bias: torch.Tensor | None = None, prompt_width: int = 7
+    tokenizer,
+    documents: list[str],
+    seed: int,
+    steps: int,
+    bias: torch.Tensor | None = None,
+    prompt_width: int = 7,
+    allow_empty: bool = True,
 ) -> list[tuple[str, bool]]:
     """Greedy decoding of random logits (plus ``bias``) through the processor, the way ``generate`` calls it: a
     batch whose rows share a padded prompt width. Returns each row's text and whether it ended with the stop token.
     """
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    processor = VerbatimLogitsProcessor(documents, tokenizer, [eos])
+    processor = VerbatimLogitsProcessor(documents, tokenizer, [eos], allow_empty=allow_empty)
     rows = len(documents)
     generator = torch.Generator().manual_seed(seed)
     ids = torch.full((rows, prompt_width), pad, dtype=torch.long)
@@ -107,6 +113,25 @@ def test_rows_follow_their_own_document(tokenizer, avoid_none) -> None:
         parsed = parse_output(text, doc)
         assert not {v.kind for v in parsed.violations} - ALLOWED_VIOLATIONS
         assert parsed.triplets and all(t.emotion in doc and t.cause in doc for t in parsed.triplets)
+
+
+def test_allow_empty_false_refuses_none_even_when_the_logits_want_it(tokenizer) -> None:
+    """A bias towards "N" (the start of "None") wins when the empty answer is allowed, and cannot when it is not;
+    a document with nothing a span could start on still answers "None"."""
+    pieces = tokenizer.convert_ids_to_tokens(range(len(tokenizer)))
+    want_none = torch.zeros(len(tokenizer))
+    want_none[[i for i, piece in enumerate(pieces) if piece[:1] == "N"]] = 30.0
+    docs = ["the cat was angry about the rain", "我很高兴", "   "]
+    allowed = decode_under_constraint(tokenizer, docs, seed=1, steps=40, bias=want_none)
+    assert [text for text, _ in allowed] == ["None", "None", "None"]
+    refused = decode_under_constraint(tokenizer, docs, seed=1, steps=40, bias=want_none, allow_empty=False)
+    for doc, (text, _) in zip(docs[:2], refused[:2], strict=True):
+        parsed = parse_output(text, doc)
+        assert text.startswith("(") and parsed.triplets, text
+        assert all(t.emotion in doc and t.cause in doc for t in parsed.triplets)
+    assert refused[2][0] == "None"
+    with pytest.raises(ValueError, match=r"allow_empty=false needs eval\.constrained=true"):
+        GenerationSettings(constrained=False, allow_empty=False)
 
 
 def test_chinese_spans_never_start_or_end_inside_a_character(tokenizer) -> None:

@@ -400,6 +400,7 @@ class VerbatimLogitsProcessor(LogitsProcessor):
     of a batch shares it, whatever the padding), and each call consumes the tokens generated since the last one.
     A row that has emitted a stop token is left alone (generate pads it from then on). ``cause_clauses``: the
     relative clause positions a cause may be copied from (None: anywhere; see the module docstring).
+    ``allow_empty=False`` refuses the empty answer: every row writes at least one triplet.
     """
 
     def __init__(
@@ -408,11 +409,17 @@ class VerbatimLogitsProcessor(LogitsProcessor):
         tokenizer: PreTrainedTokenizerBase,
         stop_ids: Sequence[int],
         cause_clauses: Sequence[int] | None = None,
+        allow_empty: bool = True,
     ):
         table = _token_table(tokenizer)
         self.table = table.data
         self.grammars = [DocumentGrammar(doc, table, cause_clauses) for doc in documents]
-        self.states: list[frozenset[State]] = [frozenset({_START}) for _ in documents]
+        # allow_empty=False: the answer must hold a triplet ("None" is refused), unless the document has nothing
+        # a span could copy, where "None" is the only answer.
+        self.states: list[frozenset[State]] = [
+            frozenset({_START if allow_empty or not grammar.span_starts else ("start", False)})
+            for grammar in self.grammars
+        ]
         self.finished = [False] * len(documents)
         self.stop_ids = sorted(set(stop_ids))
         self.prompt_width: int | None = None

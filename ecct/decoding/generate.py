@@ -34,6 +34,7 @@ class GenerationSettings:
     constrained: bool = False  # verbatim-constrained decoding (needs the documents; lines format)
     prefix_cache: bool = True  # encode the shared instruction prefix once (exact; see ecct.decoding.prefix_cache)
     cause_clauses: tuple[int, ...] | None = None  # constrained only: relative clause positions a cause may come from
+    allow_empty: bool = True  # constrained only: False refuses the empty answer ("None"): at least one triplet
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -42,6 +43,8 @@ class GenerationSettings:
             raise ValueError(f"eval.batch_size: expected a positive integer, got {self.batch_size!r}")
         if self.cause_clauses is not None:
             object.__setattr__(self, "cause_clauses", _cause_clauses(self.cause_clauses, self.constrained))
+        if not self.allow_empty and not self.constrained:
+            raise ValueError("eval.allow_empty=false needs eval.constrained=true (predict: constrained=true)")
 
     @classmethod
     def from_config(cls, eval_cfg: Mapping[str, Any] | None, **overrides: Any) -> GenerationSettings:
@@ -165,7 +168,7 @@ def generate(
                 assert documents is not None
                 texts = [documents[i] for i in batch]
                 extra["logits_processor"] = LogitsProcessorList(
-                    [VerbatimLogitsProcessor(texts, tokenizer, stops, settings.cause_clauses)]
+                    [VerbatimLogitsProcessor(texts, tokenizer, stops, settings.cause_clauses, settings.allow_empty)]
                 )
             width = input_ids.shape[1]
             generated = model.generate(

@@ -19,7 +19,8 @@ from ecct.inference.inputs import PredictError
 from ecct.jsonl import json_line
 from ecct.output.records import HEADER_KEY, is_header
 
-RESUME_KEYS = ("adapter", "input", "decoding", "cause_clauses", "max_new_tokens", "output_format")
+RESUME_KEYS = ("adapter", "input", "decoding", "cause_clauses", "allow_empty", "max_new_tokens", "output_format")
+RESUME_DEFAULTS = {"allow_empty": True}  # headers written before the key existed
 
 
 class PredictionOutput:
@@ -90,10 +91,11 @@ class PredictionOutput:
             )
         before, now = first[HEADER_KEY], self.header[HEADER_KEY]
         for key in RESUME_KEYS:
-            if before.get(key) != now.get(key):
+            old, new = before.get(key, RESUME_DEFAULTS.get(key)), now.get(key, RESUME_DEFAULTS.get(key))
+            if old != new:
                 raise PredictError(
-                    f"{where} holds predictions made with {key}={before.get(key)!r}, this run has "
-                    f"{key}={now.get(key)!r}: it cannot be resumed; resume=false overwrites it (or choose another file)"
+                    f"{where} holds predictions made with {key}={old!r}, this run has "
+                    f"{key}={new!r}: it cannot be resumed; resume=false overwrites it (or choose another file)"
                 )
         done: dict[str, dict[str, Any]] = {}
         body = lines[1:]

@@ -22,7 +22,14 @@ from ecct.settings import flag
 log = logging.getLogger(__name__)
 
 # predict.yaml's switches: real booleans (``lenient=no`` would be true under a plain truth test).
-SWITCHES = (("lenient", False), ("constrained", True), ("prefix_cache", True), ("progress", True), ("resume", True))
+SWITCHES = (
+    ("lenient", False),
+    ("constrained", True),
+    ("allow_empty", True),
+    ("prefix_cache", True),
+    ("progress", True),
+    ("resume", True),
+)
 DECODING = {True: "constrained", False: "unconstrained"}
 CONSTRAINED_NOTE = " (spans copied verbatim from the text; constrained=false turns it off)"
 UNCONSTRAINED_NOTE = " (spans may not be in the text; constrained=true copies them verbatim)"
@@ -83,7 +90,7 @@ def predict(cfg: DictConfig) -> PredictResult:
         print(inputs.skipped, file=sys.stderr)
     # The command line's settings, else the run's eval.* (prefix_cache, progress, constrained, cause_clauses: the
     # command's own).
-    own = ("prefix_cache", "progress", "constrained")
+    own = ("prefix_cache", "progress", "constrained", "allow_empty")
     try:
         settings = GenerationSettings.from_config(
             {key: value for key, value in run.config.get("eval", {}).items() if key not in (*own, "cause_clauses")},
@@ -161,6 +168,7 @@ def _header(cfg: DictConfig, inputs: Inputs, settings: Any, backend: str, fmt: s
         "input_kind": inputs.kind,
         "decoding": DECODING[settings.constrained],
         "cause_clauses": list(settings.cause_clauses) if settings.cause_clauses is not None else None,
+        "allow_empty": settings.allow_empty,
         "backend": backend,
         "max_new_tokens": settings.max_new_tokens,
         "output_format": fmt,

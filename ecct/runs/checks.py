@@ -16,6 +16,7 @@ BOOLEAN_KEYS = (
     ("data", "skip_longer", False),
     ("eval", "constrained", False),
     ("eval", "prefix_cache", True),
+    ("eval", "allow_empty", True),
     ("eval", "generate_during_training", True),
     ("prompt", "system_in_user", False),
     ("logger", "enabled", True),
