@@ -23,7 +23,7 @@ from ecct.data.stats import format_stats
 from ecct.jsonl import write_jsonl
 
 USAGE = (
-    "usage: python -m ecct.data stats [OVERRIDE ...]\n"
+    "usage: python -m ecct.data stats|export [OVERRIDE ...]\n"
     "  e.g. python -m ecct.data stats data=gui2016 | data=gui2016_ecpe data.split.fold=3 | data=ecf | data=demo\n"
     "       python -m ecct.data stats data=jsonl data.path=docs.jsonl | data=ecf_test data.path=Subtask_1_test.json\n"
     "       python -m ecct.data stats data=reccon_dd | data=reccon_iemocap | data=emotion_stimulus\n"

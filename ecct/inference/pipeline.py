@@ -88,8 +88,8 @@ def predict(cfg: DictConfig) -> PredictResult:
     inputs = read_inputs(cfg.get("text"), cfg.get("input"), cfg.text_file_mode, cfg.get("language"), switch["lenient"])
     if inputs.skipped.total or inputs.skipped.notes:
         print(inputs.skipped, file=sys.stderr)
-    # The command line's settings, else the run's eval.* (prefix_cache, progress, constrained, cause_clauses: the
-    # command's own).
+    # The command line's settings, else the run's eval.* (prefix_cache, progress, constrained, allow_empty,
+    # cause_clauses: the command's own).
     own = ("prefix_cache", "progress", "constrained", "allow_empty")
     try:
         settings = GenerationSettings.from_config(
