@@ -229,3 +229,24 @@ def test_cause_clauses_setting_is_checked() -> None:
             GenerationSettings(constrained=True, cause_clauses=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"needs eval\.constrained=true"):
         GenerationSettings.from_config(OmegaConf.create({"cause_clauses": [-1, 0]}))
+
+
+def test_a_repeated_triplet_line_ends_the_answer(tokenizer) -> None:
+    """After a line it wrote before, the row may only stop; after a new line it may go on."""
+    document = "the cat was angry about the rain"
+    eos = tokenizer.eos_token_id
+
+    def allowed_after(text: str) -> set[int]:
+        processor = VerbatimLogitsProcessor([document], tokenizer, [eos])
+        prompt = torch.ones((1, 3), dtype=torch.long)
+        processor(prompt, torch.zeros(1, len(tokenizer)))  # the first call fixes the prompt width
+        ids = torch.cat([prompt, torch.tensor([tokenizer.encode(text, add_special_tokens=False)])], dim=1)
+        scores = processor(ids, torch.zeros(1, len(tokenizer)))
+        return set(torch.nonzero(scores[0] == 0).flatten().tolist())
+
+    line, other = "(angry, the rain, Anger)", "(angry, the cat, Anger)"
+    newline = set(tokenizer.encode("\n", add_special_tokens=False))
+    assert newline <= allowed_after(line) and eos in allowed_after(line)
+    assert newline <= allowed_after(f"{line}\n{other}")
+    assert allowed_after(f"{line}\n{line}") == {eos}
+    assert allowed_after(f"{line}\n{other}\n{line}") == {eos}

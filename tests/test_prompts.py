@@ -31,7 +31,7 @@ from ecct.prompts import (
     system_prompt,
     user_message,
 )
-from ecct.prompts.components import EXAMPLE, RULES, WORKFLOW
+from ecct.prompts.components import EXAMPLE, RULES, UTTERANCE_EXAMPLE, WORKFLOW
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -85,13 +85,14 @@ def test_prompt_group_holds_exactly_the_four_options():
 @pytest.mark.parametrize("option", sorted(EXPECTED_COMPONENTS))
 def test_prompt_yaml_is_accepted(option, compose_config):
     cfg = compose_config(f"prompt={option}").prompt  # the option extends conf/prompt/_base.yaml
-    assert set(cfg.keys()) == {"name", "components", "language", "output_format", "version", "system_in_user"}
+    keys = {"name", "components", "language", "output_format", "version", "system_in_user", "emotion_span"}
+    assert set(cfg.keys()) == keys
     prompt = PromptConfig.from_config(cfg)
     assert prompt.name == option
     assert set(prompt.components) == EXPECTED_COMPONENTS[option]
     assert prompt.components[-1] == "format"  # the format spec sits next to the document
-    defaults = (prompt.language, prompt.output_format, prompt.version, prompt.system_in_user)
-    assert defaults == ("en", "lines", "v1", False)
+    defaults = (prompt.language, prompt.output_format, prompt.version, prompt.system_in_user, prompt.emotion_span)
+    assert defaults == ("en", "lines", "v1", False, "words")
 
 
 def test_command_line_overrides_reach_the_prompt(compose_config):
@@ -217,6 +218,25 @@ def test_system_in_user_folds_the_instruction_into_the_user_turn():
     assert folded.key != plain.key
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_utterance_emotion_spans_change_the_description_and_the_example(language):
+    words = PromptConfig.for_option("full", language=language)
+    utterance = PromptConfig.for_option("full", language=language, emotion_span="utterance")
+    assert words.key != utterance.key and words.key == f"full-{language}-lines-v1"  # earlier runs keep their key
+    differing = set(system_prompt(utterance).splitlines()) - set(system_prompt(words).splitlines())
+    # Only the emotion-span line of the description and the example change.
+    example_text, example_triplets = UTTERANCE_EXAMPLE[language]
+    assert differing == {
+        render_component("description", utterance).splitlines()[1],
+        example_text,
+        serialize(example_triplets, "lines"),
+    }
+    # The example follows the convention it illustrates: the emotion span is the whole turn after "Speaker:".
+    speaker, turn = example_text.split(":" if language == "en" else "：", 1)
+    assert speaker and example_triplets[0][0] == turn.strip()
+    make_document(example_text, example_triplets, language=language)
+
+
 @pytest.mark.parametrize("output_format", FORMATS)
 def test_build_example_targets(output_format):
     cfg = PromptConfig.for_option("full", output_format=output_format)
@@ -263,6 +283,7 @@ def valid_settings(**changes):
         ({"name": ""}, "prompt.name", "non-empty"),
         ({"version": ""}, "prompt.version", "non-empty"),
         ({"system_in_user": "no"}, "prompt.system_in_user", "true or false"),
+        ({"emotion_span": "clause"}, "prompt.emotion_span", "'clause'"),
         ({"lang": "zh"}, "prompt", "unknown key(s) ['lang']"),
     ],
 )

@@ -401,6 +401,9 @@ class VerbatimLogitsProcessor(LogitsProcessor):
     A row that has emitted a stop token is left alone (generate pads it from then on). ``cause_clauses``: the
     relative clause positions a cause may be copied from (None: anywhere; see the module docstring).
     ``allow_empty=False`` refuses the empty answer: every row writes at least one triplet.
+    A triplet line that repeats an earlier one ends the row: the parser drops repeats anyway, and a small model that
+    repeats a line repeats it until ``max_new_tokens`` (measured on ECF: every short conversation), which costs the
+    whole token budget for nothing.
     """
 
     def __init__(
@@ -421,6 +424,7 @@ class VerbatimLogitsProcessor(LogitsProcessor):
             for grammar in self.grammars
         ]
         self.finished = [False] * len(documents)
+        self.written = [bytearray() for _ in documents]
         self.stop_ids = sorted(set(stop_ids))
         self.prompt_width: int | None = None
         self.consumed = 0
@@ -451,8 +455,18 @@ class VerbatimLogitsProcessor(LogitsProcessor):
                 self.finished[row] = True
                 return
             self.states[row] = self.grammars[row].advance(self.states[row], data)
+            self.written[row] += data
+
+    def _repeats_a_line(self, row: int) -> bool:
+        """The row has just closed a triplet line that it wrote before."""
+        if not any(state[0] == "after" for state in self.states[row]):
+            return False
+        *earlier, last = bytes(self.written[row]).split(b"\n")
+        return last in earlier
 
     def _allowed_tensor(self, row: int, width: int, device: torch.device) -> torch.Tensor:
+        if self._repeats_a_line(row):
+            return torch.tensor([i for i in self.stop_ids if i < width], dtype=torch.long, device=device)
         key = (row, self.states[row])
         cached = self._tensors.get(key)
         if cached is None:

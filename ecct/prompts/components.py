@@ -20,20 +20,36 @@ COMPONENTS: tuple[str, ...] = ("description", "rules", "workflow", "format")
 DESCRIPTION: dict[str, str] = {
     "en": (
         "You extract emotion-cause triplets from a document.\n"
-        "- Emotion span: the words in the document that express an emotion.\n"
+        "- Emotion span: {emotion_span}\n"
         "- Cause span: the words in the document that state what caused that emotion.\n"
         "- Category: the type of the emotion, one of Happiness, Sadness, Anger, Fear, Disgust, Surprise.\n"
         "A document may express several emotions, or none."
     ),
     "zh": (
         "从文档中抽取“情感–原因–类别”三元组。\n"
-        "- 情感片段：文档中表达情感的词语。\n"
+        "- 情感片段：{emotion_span}\n"
         "- 原因片段：文档中说明该情感起因的词语。\n"
         "- 类别：以下六种之一，用英文名书写："
         "Happiness（喜悦/快乐）、Sadness（悲伤）、Anger（愤怒）、Fear（恐惧）、Disgust（厌恶）、Surprise（惊讶）。\n"
         "文档可能含多个情感，也可能没有。"
     ),
 }
+
+EMOTION_SPANS: tuple[str, ...] = ("words", "utterance")
+"""What an emotion span is (``prompt.emotion_span``): the words that express the emotion (Gui 2016: a keyword) or the
+whole utterance that expresses it (ECF, whose gold emotion span is a speaker's whole turn)."""
+
+EMOTION_SPAN: dict[str, dict[str, str]] = {
+    "en": {
+        "words": "the words in the document that express an emotion.",
+        "utterance": "the whole utterance that expresses an emotion: everything after its speaker's name and colon.",
+    },
+    "zh": {
+        "words": "文档中表达情感的词语。",
+        "utterance": "表达情感的整句话语：说话人名字和冒号之后的全部文字。",
+    },
+}
+"""The emotion-span line of the description, by prompt language and ``EMOTION_SPANS`` value."""
 
 RULES: dict[str, str] = {
     "en": (
@@ -105,5 +121,14 @@ EXAMPLE: dict[str, tuple[str, list[TextTriplet]]] = {
     "zh": ("她害怕一个人在家过夜。", [("害怕", "一个人在家过夜", "fear")]),
 }
 """An invented example per prompt language: (document text, its triplets with ``ecct.data.model`` category keys)."""
+
+UTTERANCE_EXAMPLE: dict[str, tuple[str, list[TextTriplet]]] = {
+    "en": (
+        "Ann: I was afraid of spending the night alone.",
+        [("I was afraid of spending the night alone.", "spending the night alone", "fear")],
+    ),
+    "zh": ("小安：我害怕一个人在家过夜。", [("我害怕一个人在家过夜。", "一个人在家过夜", "fear")]),
+}
+"""``EXAMPLE`` as a conversation, for ``emotion_span: utterance``: the emotion span is the speaker's whole turn."""
 
 DOCUMENT_LABEL: dict[str, str] = {"en": "Document:", "zh": "文档："}

@@ -29,10 +29,13 @@ from ecct.prompts.components import (
     COMPONENTS,
     DESCRIPTION,
     DOCUMENT_LABEL,
+    EMOTION_SPAN,
+    EMOTION_SPANS,
     EXAMPLE,
     EXAMPLE_LABELS,
     FORMAT_SPEC,
     RULES,
+    UTTERANCE_EXAMPLE,
     WORKFLOW,
 )
 
@@ -55,6 +58,7 @@ class PromptConfig:
     output_format: str = "lines"  # see ecct.output.formats
     version: str = "v1"  # bump when wording changes: cache keys and W&B runs carry it
     system_in_user: bool = False  # for chat templates without a system role
+    emotion_span: str = "words"  # what the description calls an emotion span: words | utterance (EMOTION_SPANS)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -73,6 +77,10 @@ class PromptConfig:
             raise ValueError(f"prompt.version: expected a non-empty string, got {self.version!r}")
         if not isinstance(self.system_in_user, bool):
             raise ValueError(f"prompt.system_in_user: expected true or false, got {self.system_in_user!r}")
+        if self.emotion_span not in EMOTION_SPANS:
+            raise ValueError(
+                f"prompt.emotion_span: unknown value {self.emotion_span!r}; expected one of {EMOTION_SPANS}"
+            )
 
     @classmethod
     def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> PromptConfig:
@@ -104,6 +112,8 @@ class PromptConfig:
     def key(self) -> str:
         """A short identifier of the rendered instruction, for cache keys and run names."""
         suffix = "-sysinuser" if self.system_in_user else ""
+        if self.emotion_span != "words":  # the default keeps the keys of earlier runs and caches
+            suffix += f"-{self.emotion_span}"
         return f"{self.name}-{self.language}-{self.output_format}-{self.version}{suffix}"
 
 
@@ -131,7 +141,7 @@ def _empty_answer(output_format: str) -> str:
 
 def format_example(cfg: PromptConfig) -> tuple[str, str]:
     """The example of the format spec: (document text, its serialized output in ``cfg.output_format``)."""
-    text, triplets = EXAMPLE[cfg.language]
+    text, triplets = (UTTERANCE_EXAMPLE if cfg.emotion_span == "utterance" else EXAMPLE)[cfg.language]
     return text, serialize(triplets, cfg.output_format)
 
 
@@ -139,7 +149,7 @@ def render_component(component: str, cfg: PromptConfig) -> str:
     """One component's text in ``cfg.language``, with the format-dependent parts filled in."""
     lang = cfg.language
     if component == "description":
-        return DESCRIPTION[lang]
+        return DESCRIPTION[lang].replace("{emotion_span}", EMOTION_SPAN[lang][cfg.emotion_span])
     if component == "rules":
         return RULES[lang].replace("{empty}", _empty_answer(cfg.output_format))
     if component == "workflow":
