@@ -131,4 +131,7 @@ UTTERANCE_EXAMPLE: dict[str, tuple[str, list[TextTriplet]]] = {
 }
 """``EXAMPLE`` as a conversation, for ``emotion_span: utterance``: the emotion span is the speaker's whole turn."""
 
+EXAMPLES: dict[str, dict[str, tuple[str, list[TextTriplet]]]] = {"words": EXAMPLE, "utterance": UTTERANCE_EXAMPLE}
+"""The format example by ``EMOTION_SPANS`` value: it follows the convention the description states."""
+
 DOCUMENT_LABEL: dict[str, str] = {"en": "Document:", "zh": "文档："}

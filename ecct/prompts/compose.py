@@ -31,11 +31,10 @@ from ecct.prompts.components import (
     DOCUMENT_LABEL,
     EMOTION_SPAN,
     EMOTION_SPANS,
-    EXAMPLE,
     EXAMPLE_LABELS,
+    EXAMPLES,
     FORMAT_SPEC,
     RULES,
-    UTTERANCE_EXAMPLE,
     WORKFLOW,
 )
 
@@ -141,7 +140,7 @@ def _empty_answer(output_format: str) -> str:
 
 def format_example(cfg: PromptConfig) -> tuple[str, str]:
     """The example of the format spec: (document text, its serialized output in ``cfg.output_format``)."""
-    text, triplets = (UTTERANCE_EXAMPLE if cfg.emotion_span == "utterance" else EXAMPLE)[cfg.language]
+    text, triplets = EXAMPLES[cfg.emotion_span][cfg.language]
     return text, serialize(triplets, cfg.output_format)
 
 
