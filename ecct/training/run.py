@@ -123,6 +123,7 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
         generation=generation,
         dev_log=run_dir / "dev_metrics.jsonl",
         shared_prefix=shared_prefix,
+        compact_lm_head=flag(cfg, "compact_lm_head", True, ""),
     )
     last = latest_checkpoint(trainer.args.output_dir) if cfg.resume else None
     if last:

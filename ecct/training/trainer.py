@@ -19,6 +19,7 @@ from ecct.decoding.generate import GenerationSettings
 from ecct.inference.documents import predict_documents
 from ecct.metrics import compute_metrics
 from ecct.prompts import PromptConfig
+from ecct.training.compact_head import set_compact_lm_head
 from ecct.training.shared_prefix import SharedPrefixMixin, SharedPrefixSettings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ LOGGED_PREFIXES = ("errors/", "violations/")
 
 
 class GenerativeEvalSFTTrainer(SharedPrefixMixin, SFTTrainer):
-    """TRL's SFTTrainer + shared-prefix batches (``ecct.training.shared_prefix``) + generation-based dev metrics."""
+    """TRL's SFTTrainer + shared-prefix batches (``ecct.training.shared_prefix``) + an LM head that scores only
+    labelled positions on CPU too (``ecct.training.compact_head``) + generation-based dev metrics."""
 
     def __init__(
         self,
@@ -49,9 +51,12 @@ class GenerativeEvalSFTTrainer(SharedPrefixMixin, SFTTrainer):
         generation: GenerationSettings,
         dev_log: Path | None = None,
         shared_prefix: SharedPrefixSettings | None = None,
+        compact_lm_head: bool = True,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        if not set_compact_lm_head(compact_lm_head):
+            log.info("compact_lm_head off: TRL's fused LM head scores every position on CPU")
         self.configure_shared_prefix(shared_prefix or SharedPrefixSettings())
         self.dev_documents = list(dev_documents)
         self.prompt_config = prompt_config
