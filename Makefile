@@ -43,15 +43,11 @@ sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke: sweep
 	$(PY) -m ecct.train +sweep=$*
 
 # The instruction ablation on a CPU (experiments/sweep/instructions_cpu.yaml; Gemma 3 270M: make install-gemma):
-# one sweep per seed side by side, one thread each; the same command finishes an interrupted sweep.
+# one job at a time, one thread; the same command finishes an interrupted sweep.
 CPU_SWEEP := multirun/instructions-cpu
 sweep-instructions-cpu: install
-	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweeper.params.seed=1 \
-		hydra.sweep.dir=$(CPU_SWEEP)/seed1 & \
-	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweeper.params.seed=2 \
-		hydra.sweep.dir=$(CPU_SWEEP)/seed2; \
-	status=$$?; wait $$! && exit $$status
-	$(PY) -m ecct.report $(CPU_SWEEP)/seed1 $(CPU_SWEEP)/seed2 --out experiments/results/instructions-cpu
+	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweep.dir=$(CPU_SWEEP)
+	$(PY) -m ecct.report $(CPU_SWEEP) --out experiments/results/instructions-cpu
 
 # The BERT pipeline over three seeds on Gui split20 #1, two at a time (one thread each), one sweep folder per seed;
 # to put alongside a sweep: ecct.report <sweep dir> --baseline $(BASELINE_SWEEP)/seed1 ... (README "Baseline").
