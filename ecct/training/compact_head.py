@@ -7,7 +7,7 @@ backends do not recompile). On a CPU that recompiles nothing, the unlabelled pos
 row's suffix) are pure cost, and with a large vocabulary the head is most of the model: Gemma 3 270M's 262k x 640
 embedding is 63% of its weights. Scoring only the labelled positions, as TRL does on CUDA, gives the same per-token
 values (``tests/test_compact_head.py``: loss and gradients equal) for a fraction of the work (bench/RESULTS.md,
-"Training benchmark").
+"CPU step").
 
 TRL makes the choice with ``_use_triton(device)`` looked up in ``trl.trainer.utils``; this module rebinds that name
 there only, so the kernels' own choice of Triton or torch tiles (``trl.kernels``) is untouched.

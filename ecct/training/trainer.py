@@ -55,7 +55,8 @@ class GenerativeEvalSFTTrainer(SharedPrefixMixin, SFTTrainer):
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
-        if not set_compact_lm_head(compact_lm_head):
+        set_compact_lm_head(compact_lm_head)
+        if not compact_lm_head:
             log.info("compact_lm_head off: TRL's fused LM head scores every position on CPU")
         self.configure_shared_prefix(shared_prefix or SharedPrefixSettings())
         self.dev_documents = list(dev_documents)
