@@ -26,6 +26,24 @@ def test_every_sweep_composes_as_a_multirun(sweep: str, monkeypatch: pytest.Monk
     assert cfg.hydra.sweeper.params, "a sweep must name its factor levels"
 
 
+def test_the_cpu_instruction_sweep_is_the_cpu_recipe_on_a_shorter_budget(
+    monkeypatch: pytest.MonkeyPatch, compose_config
+) -> None:
+    # Issue 17 allows <= 45 min of training a job (240 steps: ~40 min here), so the sweep pins its budget rather
+    # than follow the recipe if the recipe's schedule grows (2 epochs, 390 steps, take ~1 h).
+    monkeypatch.chdir(REPO_ROOT)
+    sweep, recipe = compose_config("+sweep=instructions_cpu", hydra=True), compose_config("+experiment=cpu")
+    assert sweep.trainer.max_steps == 240 <= recipe.trainer.max_steps
+    assert sweep.trainer.max_steps % sweep.trainer.save_steps == 0  # the last step is saved and tested
+    assert sweep.eval.max_dev_documents == 0  # a fixed budget: the last step is tested, no dev generation
+    assert set(sweep.hydra.sweeper.params) == {"prompt", "seed"}
+    # Otherwise the recipe itself: same model, adapter, learning rate, decoding and data.
+    for group in ("model", "peft", "data", "augment", "shared_prefix"):
+        assert sweep[group] == recipe[group], group
+    assert sweep.trainer.learning_rate == recipe.trainer.learning_rate
+    assert sweep.eval.cause_clauses == recipe.eval.cause_clauses and sweep.eval.constrained
+
+
 def test_slurm_launcher_config_composes(monkeypatch: pytest.MonkeyPatch, compose_config) -> None:
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="hydra-submitit-launcher (extra 'slurm')")
     monkeypatch.chdir(REPO_ROOT)
