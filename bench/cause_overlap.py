@@ -6,9 +6,9 @@ No gold cause of the Gui corpus overlaps its emotion span (0 of 1,730 training t
 a few such causes (``丈夫的冷漠心灰意冷`` for ``丈夫的冷漠``). This measures the cheapest fix on a finished run's
 ``predictions.jsonl``, without decoding again: a cause that overlaps its emotion is cut to the text before the
 emotion (84% of training causes precede their emotion), else to the text after it; clause delimiters and spaces
-at the cut are dropped, and a triplet with nothing left is dropped. Both rows are scored by
-``ecct.metrics.compute_metrics`` on span texts (what a run's ``metrics.json`` reports when its spans carry offsets
-that select their text, as a training run's do).
+at the cut are dropped, and a triplet with nothing left is dropped. Both rows are counted per document with the
+metrics' own matcher (``ecct.metrics.document_counts``, as ``ecct.runs.predictions`` does); the as-is counts are
+checked against the run's ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecct.data.model import Document, Span, Triplet
-from ecct.metrics import compute_metrics
+from ecct.inference.inputs import guess_language
+from ecct.metrics import document_counts
+from ecct.metrics.scoring import prf
 from ecct.output.formats import TextTriplet
+from ecct.runs.predictions import PREDICTIONS_FILE, check_totals
 
 CUT_STRIP = "，。！？；：,.!?; "
 
@@ -37,48 +39,51 @@ def cut_at_emotion(text: str, triplet: dict[str, Any]) -> str:
     return before or after
 
 
-def _gold_document(record: dict[str, Any]) -> Document:
-    """The record's gold triplets as a Document (spans at their first occurrence: text matching ignores offsets)."""
-    text = record["text"]
-
-    def place(span: str) -> Span:
-        start = max(text.find(span), 0)
-        return Span(start, start + len(span), span)
-
-    triplets = [Triplet(place(g["emotion"]), place(g["cause"]), g["category"]) for g in record["gold"]]
-    return Document(id=str(record["id"]), text=text, language="zh", source="predictions", triplets=triplets)
+def _text(triplet: dict[str, Any], cause: str | None = None) -> TextTriplet:
+    return (str(triplet["emotion"]), str(cause if cause is not None else triplet["cause"]), str(triplet["category"]))
 
 
-def score(run_dir: Path) -> dict[str, float]:
-    records = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
-    gold = [_gold_document(r) for r in records]
-    as_is: dict[str, list[TextTriplet]] = {}
-    cut: dict[str, list[TextTriplet]] = {}
-    overlapping = dropped = 0
-    for record in records:
-        doc_id, text = str(record["id"]), record["text"]
-        as_is[doc_id], cut[doc_id] = [], []
-        for t in record["triplets"]:
-            as_is[doc_id].append((t["emotion"], t["cause"], t["category"]))
+def score(run_dir: Path) -> dict[str, Any]:
+    counts = {unit: {"as_is": [0, 0, 0], "cut": [0, 0, 0]} for unit in ("triplet", "cause")}
+    per_document: dict[str, tuple[int, int, int]] = {}  # triplet counts as is, for check_totals
+    documents = overlapping = dropped = 0
+    for line in (run_dir / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines():
+        record = json.loads(line) if line.strip() else None
+        if not isinstance(record, dict) or "id" not in record or "gold" not in record:
+            continue  # a header or skipped record: no prediction to score
+        documents += 1
+        text = str(record.get("text", ""))
+        language = record.get("language") or guess_language(text)
+        gold = [_text(g) for g in record["gold"]]
+        as_is, cut = [], []
+        for t in record.get("triplets") or []:
+            as_is.append(_text(t))
             if not (t.get("emotion_span") and t.get("cause_span") and _overlaps(t["emotion_span"], t["cause_span"])):
-                cut[doc_id].append((t["emotion"], t["cause"], t["category"]))
+                cut.append(_text(t))
                 continue
             overlapping += 1
             new_cause = cut_at_emotion(text, t)
             if new_cause:
-                cut[doc_id].append((t["emotion"], new_cause, t["category"]))
+                cut.append(_text(t, new_cause))
             else:
                 dropped += 1
-    before = compute_metrics(gold, as_is)
-    after = compute_metrics(gold, cut)
+        for unit, rows in counts.items():
+            for name, predicted in (("as_is", as_is), ("cut", cut)):
+                found = document_counts(gold, predicted, language, unit)
+                rows[name] = [total + n for total, n in zip(rows[name], found, strict=True)]
+                if unit == "triplet" and name == "as_is":
+                    per_document[str(record["id"])] = found
+
+    def f1(unit: str, name: str) -> float:
+        tp, n_pred, n_gold = counts[unit][name]
+        return prf(tp, n_pred, tp, n_gold)[2]
+
     return {
-        "documents": len(records),
+        "documents": documents,
         "overlapping_causes": overlapping,
         "dropped": dropped,
-        "triplet_f1": before["span/triplet/f1"],
-        "triplet_f1_cut": after["span/triplet/f1"],
-        "cause_f1": before["span/cause/f1"],
-        "cause_f1_cut": after["span/cause/f1"],
+        "agrees_with_metrics": check_totals(run_dir, per_document, "triplet"),
+        **{f"{unit}_f1{'' if name == 'as_is' else '_cut'}": f1(unit, name) for unit in counts for name in counts[unit]},
     }
 
 
@@ -90,6 +95,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         r = score(run)
+        if r["agrees_with_metrics"] is False:
+            raise SystemExit(f"{run}: counts from {PREDICTIONS_FILE} disagree with its metrics.json")
         print(
             f"| {run} | {r['documents']} | {r['overlapping_causes']} | {r['dropped']} | {r['triplet_f1']:.3f} | "
             f"{r['triplet_f1_cut']:.3f} | {r['cause_f1']:.3f} | {r['cause_f1_cut']:.3f} |"
