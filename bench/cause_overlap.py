@@ -3,12 +3,13 @@
     python bench/cause_overlap.py outputs/cpu-bf16-240/s1 [outputs/cpu-bf16-240/s2 ...]
 
 No gold cause of the Gui corpus overlaps its emotion span (0 of 1,730 training triplets), yet the CPU recipe writes
-a few such causes (``丈夫的冷漠心灰意冷`` for ``丈夫的冷漠``). This measures the cheapest fix on a finished run's
-``predictions.jsonl``, without decoding again: a cause that overlaps its emotion is cut to the text before the
-emotion (84% of training causes precede their emotion), else to the text after it; clause delimiters and spaces
-at the cut are dropped, and a triplet with nothing left is dropped. Both rows are counted per document with the
-metrics' own matcher (``ecct.metrics.document_counts``, as ``ecct.runs.predictions`` does); the as-is counts are
-checked against the run's ``metrics.json``.
+a few such causes (``丈夫的冷漠心灰意冷``, emotion ``心灰意冷``, gold cause ``丈夫的冷漠``). This measures the
+cheapest fix on a finished run's ``predictions.jsonl``, without decoding again: a cause that overlaps its emotion
+is cut to the text before the emotion (84% of training causes precede their emotion), else to the text after it;
+clause delimiters and spaces at the cut are dropped, and a triplet with nothing left is dropped. Both rows are
+counted per document with the metrics' own matcher (``ecct.metrics.document_counts``, as ``ecct.runs.predictions``
+does); the as-is counts are checked against the run's ``metrics.json``. The decoding constraint that does this
+while decoding is ``eval.cause_outside_emotion`` (``bench/redecode_narrowed.py`` scores it).
 """
 
 from __future__ import annotations

@@ -231,6 +231,70 @@ def test_cause_clauses_setting_is_checked() -> None:
         GenerationSettings.from_config(OmegaConf.create({"cause_clauses": [-1, 0]}))
 
 
+# ---- cause outside emotion: a cause may not overlap its emotion's text -----------------------------------------
+
+
+def test_cause_outside_emotion_cuts_every_emotion_occurrence_out_of_the_cause(tokenizer) -> None:
+    document = "丈夫的冷漠让她心灰意冷，她说心灰意冷的人不哭。"  # 心灰意冷 twice
+    grammar = DocumentGrammar(document, _token_table(tokenizer), cause_outside_emotion=True)
+    states = _after(grammar, "(心灰意冷, ")
+    assert _region_text(grammar, states) == "丈夫的冷漠让她|，她说|的人不哭。".encode()
+    assert grammar.advance(states, "丈夫的冷漠, Sadness)".encode())
+    assert grammar.advance(states, "的人不哭, Sadness)".encode())
+    for cause in ("丈夫的冷漠让她心灰意冷", "心灰意冷", "灰意", "她说心灰"):  # into either occurrence
+        assert grammar.advance(states, cause.encode()) == frozenset(), cause
+    # The emotion itself is unchanged: any document substring, and "None" stays allowed.
+    assert _after(grammar, "(丈夫的冷漠让她心灰意冷, 她说, Sadness)")
+    assert _after(grammar, "None")
+    # Off (the default), the overlapping cause is accepted.
+    free = DocumentGrammar(document, _token_table(tokenizer))
+    assert _after(free, "(心灰意冷, 丈夫的冷漠让她心灰意冷, Sadness)")
+
+
+def test_cause_outside_emotion_within_cause_clauses(tokenizer) -> None:
+    grammar = DocumentGrammar(NEAR_DOC, _token_table(tokenizer), cause_clauses=(-1, 0), cause_outside_emotion=True)
+    states = _after(grammar, "(高兴, ")
+    assert _region_text(grammar, states) == "考试通过了，我很".encode()  # clause 2 ends at the emotion
+    assert grammar.advance(states, "考试通过了, Happiness)".encode())
+    assert grammar.advance(states, "我很高兴".encode()) == frozenset()
+    assert grammar.advance(states, "后来".encode()) == frozenset()  # still the clause window
+    # An emotion that fills its only allowed clause leaves nothing outside it: the uncut clause.
+    whole = DocumentGrammar("我很高兴。", _token_table(tokenizer), cause_clauses=(0,), cause_outside_emotion=True)
+    assert _region_text(whole, _after(whole, "(我很高兴, ")) == "我很高兴".encode()
+
+
+def test_cause_outside_emotion_under_random_logits(tokenizer, avoid_none) -> None:
+    """Whatever the logits, no decoded cause overlaps (or contains) its emotion's text."""
+    docs = ["the cat was angry about the rain, angry at the cat", "我很高兴，高兴的孩子们看到了，真高兴。"]
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    checked = 0
+    for seed in range(8):
+        processor = VerbatimLogitsProcessor(docs, tokenizer, [eos], cause_outside_emotion=True)
+        generator = torch.Generator().manual_seed(seed)
+        ids = torch.full((2, 3), pad, dtype=torch.long)
+        for _ in range(60):
+            scores = torch.randn(2, len(tokenizer), generator=generator) + avoid_none
+            scores[:, eos] -= 2.0
+            ids = torch.cat([ids, processor(ids, scores).argmax(-1)[:, None]], dim=1)
+        for doc, row in zip(docs, ids[:, 3:].tolist(), strict=True):
+            row = row[: row.index(eos)] if eos in row else row
+            for triplet in parse_output(tokenizer.decode(row, skip_special_tokens=True), doc).triplets:
+                assert triplet.emotion not in triplet.cause and triplet.cause not in triplet.emotion, triplet
+                checked += 1
+    assert checked  # the random logits did write triplets
+
+
+def test_cause_outside_emotion_setting_is_checked() -> None:
+    eval_cfg = OmegaConf.load("conf/eval/default.yaml")
+    assert GenerationSettings.from_config(eval_cfg).cause_outside_emotion is False
+    eval_cfg.constrained, eval_cfg.cause_outside_emotion = True, True
+    assert GenerationSettings.from_config(eval_cfg).cause_outside_emotion is True
+    with pytest.raises(ValueError, match=r"cause_outside_emotion=true needs eval\.constrained=true"):
+        GenerationSettings.from_config(OmegaConf.create({"cause_outside_emotion": True}))
+    with pytest.raises(ValueError, match=r"eval\.cause_outside_emotion"):
+        GenerationSettings.from_config(OmegaConf.create({"constrained": True, "cause_outside_emotion": "yes"}))
+
+
 def test_a_repeated_triplet_line_ends_the_answer(tokenizer) -> None:
     """After a line it wrote before, the row may only stop; after a new line it may go on."""
     document = "the cat was angry about the rain"

@@ -395,6 +395,26 @@ def test_cause_clauses_are_recorded_and_guard_resuming(tmp_path, tokenizer):
         predict(predict_config(run_dir, input=str(docs), constrained=False, cause_clauses=[-1, 0]))
 
 
+def test_cause_outside_emotion_is_recorded_and_guards_resuming(tmp_path, tokenizer):
+    run_dir = make_run(tmp_path, tokenizer)
+    docs = tmp_path / "docs.txt"
+    docs.write_text("我很害怕，因为下雨了。\n", encoding="utf-8")
+    out = tmp_path / "preds.jsonl"
+    result = predict(predict_config(run_dir, input=str(docs), output=str(out), cause_outside_emotion=True))
+    assert result.header["cause_outside_emotion"] is True and result.predicted == 1
+    with pytest.raises(PredictError, match=r"cause_outside_emotion=True, this run has cause_outside_emotion=False"):
+        predict(predict_config(run_dir, input=str(docs), output=str(out)))
+    # A file written before the key existed reads as off.
+    lines = out.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    del header["ecct_predict"]["cause_outside_emotion"]
+    out.write_text("\n".join([json.dumps(header, ensure_ascii=False), *lines[1:]]) + "\n", encoding="utf-8")
+    with pytest.raises(PredictError, match=r"cause_outside_emotion=False, this run has cause_outside_emotion=True"):
+        predict(predict_config(run_dir, input=str(docs), output=str(out), cause_outside_emotion=True))
+    with pytest.raises(PredictError, match="needs constrained"):
+        predict(predict_config(run_dir, input=str(docs), constrained=False, cause_outside_emotion=True))
+
+
 @pytest.mark.parametrize("key", ["lenient", "constrained", "resume", "progress", "prefix_cache", "load_in_4bit"])
 def test_predict_switches_must_be_true_or_false(key, tmp_path):
     with pytest.raises(PredictError, match=rf"^{key}='no': expected true or false"):  # checked before anything loads

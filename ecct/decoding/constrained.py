@@ -24,6 +24,13 @@ Optionally (``cause_clauses``, e.g. ``(-2, -1, 0, 1)``) a cause may only be copi
 relative positions to its emotion's clause (``ecct.baseline.rules.split_clauses``; language read from the text:
 zh when it has CJK ideographs). Once the emotion is complete its occurrences give a *region*, merged byte
 intervals carried in the cause's states; the cause starts and stays inside it.
+
+Optionally (``cause_outside_emotion``) the cause may not overlap its emotion's text: every occurrence of the
+emotion span is cut out of the cause's region (the whole document when ``cause_clauses`` is None). No cause of
+the Gui training part contains its emotion's text (0 of 1,730), yet a model trained on it writes a few
+(``丈夫的冷漠心灰意冷`` for the emotion ``心灰意冷``): under this option it has to write another cause. For it the
+emotion's states carry their byte length. A region with nothing left (the emotion fills every allowed clause)
+keeps the uncut region.
 """
 
 from __future__ import annotations
@@ -41,8 +48,9 @@ from ecct.output.formats import CATEGORY_DISPLAY, EMPTY_MARKER
 State = tuple
 """An NFA state: ("start", first) | ("none", k) | ("span", role, ends) | ("sep", role) | ("cat", prefix) |
 ("after",) | ("done",). ``role`` 0 is the emotion span, 1 the cause; ``ends`` is None before the first byte.
-Under ``cause_clauses``: ("sep", 0, region) and ("span", 1, ends, region), ``region`` a sorted tuple of disjoint
-``(lo, hi)`` byte intervals of the document the cause must lie in."""
+Under ``cause_clauses`` or ``cause_outside_emotion``: ("sep", 0, region) and ("span", 1, ends, region), ``region``
+a sorted tuple of disjoint ``(lo, hi)`` byte intervals of the document the cause must lie in. Under
+``cause_outside_emotion`` the emotion's states are ("span", 0, ends, length), ``length`` its bytes so far."""
 
 Region = tuple[tuple[int, int], ...]
 
@@ -165,7 +173,13 @@ def _check_table(tokenizer: PreTrainedTokenizerBase, table: Sequence[bytes | Non
 class DocumentGrammar:
     """The ``lines`` grammar for one document, with the allowed-token sets of the states met so far."""
 
-    def __init__(self, document: str, table: TokenTable, cause_clauses: Sequence[int] | None = None):
+    def __init__(
+        self,
+        document: str,
+        table: TokenTable,
+        cause_clauses: Sequence[int] | None = None,
+        cause_outside_emotion: bool = False,
+    ):
         self.doc = document.encode()
         self.table = table.data
         # blocked[i]: byte i belongs to a character no span may contain
@@ -186,6 +200,10 @@ class DocumentGrammar:
         self.cause_clauses = tuple(cause_clauses) if cause_clauses is not None else None
         if self.cause_clauses is not None:
             self._setup_clauses(document)
+        self.cause_outside_emotion = cause_outside_emotion
+        self._restricts_cause = self.cause_clauses is not None or cause_outside_emotion
+        self._cause_regions: dict[tuple[tuple[int, ...], int | None], Region] = {}
+        self._region_first: dict[Region, tuple[int, ...]] = {}
 
     # cause clause windows --------------------------------------------------------------------------------
 
@@ -203,7 +221,6 @@ class DocumentGrammar:
         self._clause_index = functools.partial(clause_index, clauses)
         self._clause_bytes = [(byte_at[c.start], byte_at[c.end]) for c in clauses]
         self._regions: dict[tuple[int, ...], Region] = {}
-        self._region_first: dict[Region, tuple[int, ...]] = {}
 
     def region(self, ends: tuple[int, ...]) -> Region:
         """The bytes a cause may come from, given the emotion's end positions: per occurrence (clause of its last
@@ -237,6 +254,20 @@ class DocumentGrammar:
         self._regions[ends] = result = tuple(merged)
         return result
 
+    def cause_region(self, ends: tuple[int, ...], length: int | None) -> Region:
+        """The bytes a cause may come from, given the emotion's end positions and (``cause_outside_emotion``) its
+        byte length: the clause region, or the whole document, less every occurrence of the emotion."""
+        key = (ends, length)
+        cached = self._cause_regions.get(key)
+        if cached is not None:
+            return cached
+        region = self.region(ends) if self.cause_clauses is not None else ((0, len(self.doc)),)
+        if length:
+            outside = _subtract(region, sorted((end - length, end) for end in ends))
+            region = outside or region  # nothing left outside the emotion: the uncut region
+        self._cause_regions[key] = region
+        return region
+
     def _region_first_bytes(self, region: Region) -> tuple[int, ...]:
         """The bytes a cause under ``region`` can start with (as ``span_starts`` does, inside the region)."""
         cached = self._region_first.get(region)
@@ -265,7 +296,7 @@ class DocumentGrammar:
         kind = state[0]
         if kind == "start":
             if byte == _OPEN and self.span_starts:  # a document with nothing to copy can only be "None"
-                yield ("span", 0, None)
+                yield ("span", 0, None, 0) if self.cause_outside_emotion else ("span", 0, None)
             elif state[1] and byte == _NONE[0]:
                 yield ("none", 1)
         elif kind == "none":
@@ -273,22 +304,23 @@ class DocumentGrammar:
             if byte == _NONE[k]:
                 yield ("done",) if k + 1 == len(_NONE) else ("none", k + 1)
         elif kind == "span":
-            if len(state) == 4:
+            if state[1] == 1 and len(state) == 4:
                 yield from self._step_in_region(state, byte)
                 return
             role, ends = state[1], state[2]
+            length = state[3] if len(state) == 4 else None  # the emotion's bytes, under cause_outside_emotion
             if ends is None:
                 starts = self.span_starts.get(byte)
                 if starts:
-                    yield ("span", role, starts)
+                    yield ("span", role, starts) if length is None else ("span", role, starts, 1)
                 return
             doc, blocked, n = self.doc, self.blocked, len(self.doc)
             moved = tuple(e + 1 for e in ends if e < n and doc[e] == byte and not blocked[e])
             if moved:
-                yield ("span", role, moved)
+                yield ("span", role, moved) if length is None else ("span", role, moved, length + 1)
             if byte == _COMMA and self._on_boundary(ends[0]):
-                if role == 0 and self.cause_clauses is not None:
-                    region = self.region(ends)
+                if role == 0 and self._restricts_cause:
+                    region = self.cause_region(ends, length)
                     # An empty region (every allowed clause outside the document): the cause is unrestricted.
                     yield ("sep", 0, region) if region else ("sep", 0)
                 else:
@@ -345,7 +377,7 @@ class DocumentGrammar:
             return (_NONE[state[1]],)
         if kind == "span":
             ends = state[2]
-            region = state[3] if len(state) == 4 else None
+            region = state[3] if state[1] == 1 and len(state) == 4 else None
             if ends is None:
                 return self.span_starts.keys() if region is None else self._region_first_bytes(region)
             following = {
@@ -386,6 +418,23 @@ def _inside(region: Region, position: int) -> bool:
     return any(lo <= position < hi for lo, hi in region)
 
 
+def _subtract(region: Region, cuts: Sequence[tuple[int, int]]) -> Region:
+    """``region`` without the byte intervals ``cuts`` (sorted by start), empty pieces dropped."""
+    pieces = []
+    for lo, hi in region:
+        for cut_lo, cut_hi in cuts:
+            if cut_hi <= lo or cut_lo >= hi:
+                continue
+            if cut_lo > lo:
+                pieces.append((lo, cut_lo))
+            lo = max(lo, cut_hi)
+            if lo >= hi:
+                break
+        if lo < hi:
+            pieces.append((lo, hi))
+    return tuple(pieces)
+
+
 def can_end(states: frozenset[State]) -> bool:
     return any(state[0] in _FINAL_KINDS for state in states)
 
@@ -399,7 +448,8 @@ class VerbatimLogitsProcessor(LogitsProcessor):
     ``documents[i]`` is the document of batch row ``i``. The prompt width is read from the first call (every row
     of a batch shares it, whatever the padding), and each call consumes the tokens generated since the last one.
     A row that has emitted a stop token is left alone (generate pads it from then on). ``cause_clauses``: the
-    relative clause positions a cause may be copied from (None: anywhere; see the module docstring).
+    relative clause positions a cause may be copied from (None: anywhere; see the module docstring);
+    ``cause_outside_emotion``: a cause may not overlap its emotion's text.
     ``allow_empty=False`` refuses the empty answer: every row writes at least one triplet.
     A triplet line that repeats an earlier one ends the row: the parser drops repeats anyway, and a small model that
     repeats a line repeats it until ``max_new_tokens`` (measured on ECF: every short conversation), which costs the
@@ -413,10 +463,11 @@ class VerbatimLogitsProcessor(LogitsProcessor):
         stop_ids: Sequence[int],
         cause_clauses: Sequence[int] | None = None,
         allow_empty: bool = True,
+        cause_outside_emotion: bool = False,
     ):
         table = _token_table(tokenizer)
         self.table = table.data
-        self.grammars = [DocumentGrammar(doc, table, cause_clauses) for doc in documents]
+        self.grammars = [DocumentGrammar(doc, table, cause_clauses, cause_outside_emotion) for doc in documents]
         # allow_empty=False: the answer must hold a triplet ("None" is refused), unless the document has nothing
         # a span could copy, where "None" is the only answer.
         self.states: list[frozenset[State]] = [

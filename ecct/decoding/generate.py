@@ -35,6 +35,7 @@ class GenerationSettings:
     prefix_cache: bool = True  # encode the shared instruction prefix once (exact; see ecct.decoding.prefix_cache)
     cause_clauses: tuple[int, ...] | None = None  # constrained only: relative clause positions a cause may come from
     allow_empty: bool = True  # constrained only: False refuses the empty answer ("None"): at least one triplet
+    cause_outside_emotion: bool = False  # constrained only: a cause may not overlap its emotion's text
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -45,6 +46,8 @@ class GenerationSettings:
             object.__setattr__(self, "cause_clauses", _cause_clauses(self.cause_clauses, self.constrained))
         if not self.allow_empty and not self.constrained:
             raise ValueError("eval.allow_empty=false needs eval.constrained=true (predict: constrained=true)")
+        if self.cause_outside_emotion and not self.constrained:
+            raise ValueError("eval.cause_outside_emotion=true needs eval.constrained=true (predict: constrained=true)")
 
     @classmethod
     def from_config(cls, eval_cfg: Mapping[str, Any] | None, **overrides: Any) -> GenerationSettings:
@@ -168,7 +171,16 @@ def generate(
                 assert documents is not None
                 texts = [documents[i] for i in batch]
                 extra["logits_processor"] = LogitsProcessorList(
-                    [VerbatimLogitsProcessor(texts, tokenizer, stops, settings.cause_clauses, settings.allow_empty)]
+                    [
+                        VerbatimLogitsProcessor(
+                            texts,
+                            tokenizer,
+                            stops,
+                            settings.cause_clauses,
+                            settings.allow_empty,
+                            settings.cause_outside_emotion,
+                        )
+                    ]
                 )
             width = input_ids.shape[1]
             generated = model.generate(

@@ -19,8 +19,17 @@ from ecct.inference.inputs import PredictError
 from ecct.jsonl import json_line
 from ecct.output.records import HEADER_KEY, is_header
 
-RESUME_KEYS = ("adapter", "input", "decoding", "cause_clauses", "allow_empty", "max_new_tokens", "output_format")
-RESUME_DEFAULTS = {"allow_empty": True}  # headers written before the key existed
+RESUME_KEYS = (
+    "adapter",
+    "input",
+    "decoding",
+    "cause_clauses",
+    "cause_outside_emotion",
+    "allow_empty",
+    "max_new_tokens",
+    "output_format",
+)
+RESUME_DEFAULTS = {"allow_empty": True, "cause_outside_emotion": False}  # headers written before the key existed
 
 
 class PredictionOutput:

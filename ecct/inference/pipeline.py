@@ -26,6 +26,7 @@ SWITCHES = (
     ("lenient", False),
     ("constrained", True),
     ("allow_empty", True),
+    ("cause_outside_emotion", False),
     ("prefix_cache", True),
     ("progress", True),
     ("resume", True),
@@ -89,8 +90,8 @@ def predict(cfg: DictConfig) -> PredictResult:
     if inputs.skipped.total or inputs.skipped.notes:
         print(inputs.skipped, file=sys.stderr)
     # The command line's settings, else the run's eval.* (prefix_cache, progress, constrained, allow_empty,
-    # cause_clauses: the command's own).
-    own = ("prefix_cache", "progress", "constrained", "allow_empty")
+    # cause_outside_emotion, cause_clauses: the command's own).
+    own = ("prefix_cache", "progress", "constrained", "allow_empty", "cause_outside_emotion")
     try:
         settings = GenerationSettings.from_config(
             {key: value for key, value in run.config.get("eval", {}).items() if key not in (*own, "cause_clauses")},
@@ -169,6 +170,7 @@ def _header(cfg: DictConfig, inputs: Inputs, settings: Any, backend: str, fmt: s
         "decoding": DECODING[settings.constrained],
         "cause_clauses": list(settings.cause_clauses) if settings.cause_clauses is not None else None,
         "allow_empty": settings.allow_empty,
+        "cause_outside_emotion": settings.cause_outside_emotion,
         "backend": backend,
         "max_new_tokens": settings.max_new_tokens,
         "output_format": fmt,

@@ -17,6 +17,7 @@ BOOLEAN_KEYS = (
     ("eval", "constrained", False),
     ("eval", "prefix_cache", True),
     ("eval", "allow_empty", True),
+    ("eval", "cause_outside_emotion", False),
     ("eval", "generate_during_training", True),
     ("prompt", "system_in_user", False),
     ("logger", "enabled", True),

@@ -51,6 +51,7 @@ class Recovery:
     test_documents: Sequence[Document]
     constrained: bool = False
     cause_clauses: Sequence[int] | None = None  # eval.cause_clauses, passed on to the retest command
+    cause_outside_emotion: bool = False  # eval.cause_outside_emotion, likewise
     adapter: Path | None = None  # set once the tested adapter is in adapter/
 
     def save_and_explain(self, trainer: Any, tokenizer: Any, error: BaseException) -> Path | None:
@@ -91,6 +92,7 @@ class Recovery:
                     f"output={self.run_dir / 'test_predictions.jsonl'}",
                     f"constrained={str(self.constrained).lower()}",
                     *([f"cause_clauses=[{','.join(map(str, self.cause_clauses))}]"] if self.cause_clauses else []),
+                    *(["cause_outside_emotion=true"] if self.cause_outside_emotion else []),
                 ]
             )
         except Exception as write_error:

@@ -128,7 +128,13 @@ def run(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> dict[str, Any]
     last = latest_checkpoint(trainer.args.output_dir) if cfg.resume else None
     if last:
         log.info("resuming from %s", last)
-    recovery = Recovery(run_dir, test_docs, constrained=generation.constrained, cause_clauses=generation.cause_clauses)
+    recovery = Recovery(
+        run_dir,
+        test_docs,
+        constrained=generation.constrained,
+        cause_clauses=generation.cause_clauses,
+        cause_outside_emotion=generation.cause_outside_emotion,
+    )
     try:
         started = time.perf_counter()
         train_output = trainer.train(resume_from_checkpoint=last)
