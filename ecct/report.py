@@ -29,6 +29,7 @@ import csv
 import itertools
 import json
 import logging
+import shlex
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -268,7 +269,8 @@ def method_note(result: SweepResult) -> str:
         "have; *mean over seeds* is the mean of these per-replicate differences, *per-seed spread* their sample std "
         "and range. The interval is a paired bootstrap over test documents: each run's per-document counts (true "
         "positives, predicted and gold triplets) are recomputed from its `predictions.jsonl` with ecct's span "
-        "matcher; a resample draws documents with replacement, the same documents for both levels, and a drawn "
+        "matcher (a kept job's `document_counts.jsonl` holds them); a resample draws documents with replacement, "
+        "the same documents for both levels, and a drawn "
         "document brings its counts from every paired replicate (seeds are pooled by document, not treated as "
         "independent draws); each resample's F1 is the micro F1 of the pooled counts. "
         f"{result.n_resamples} resamples, numpy `default_rng({result.bootstrap_seed})`; the interval is the 2.5th to "
@@ -309,7 +311,10 @@ def comparison_lines(result: SweepResult) -> list[str]:
         cells = [c.factor, level, c.reference, str(len(diffs)), documents, _signed(c.mean_difference), spread]
         lines.append("| " + " | ".join([*cells, interval, mark]) + " |")
         if c.runs_without_predictions:
-            notes.append(f"{c.factor}={c.level}: {c.runs_without_predictions} run(s) without predictions.jsonl")
+            notes.append(
+                f"{c.factor}={c.level}: {c.runs_without_predictions} run(s) without predictions.jsonl"
+                " or document_counts.jsonl"
+            )
         if c.runs_disagreeing:
             notes.append(f"{c.factor}={c.level}: {c.runs_disagreeing} run(s) whose recount differs from metrics.json")
         if boot is not None and boot.unpaired_documents:
@@ -344,18 +349,29 @@ def job_lines(result: SweepResult) -> list[str]:
     return lines
 
 
-def to_markdown(result: SweepResult, title: str) -> str:
-    header = [*result.factors, "runs", *(label for _, label in HEADLINE)]
+SWEEP_ROW = "sweep"  # the sweep's row label when it has no factor (one level so far) beside baseline rows
+
+
+def label_columns(result: SweepResult) -> list[str]:
+    """The first columns of the tables: the factors, or "run" for a factorless sweep, so baseline rows have a label."""
+    return list(result.factors) if result.factors or not result.baselines else ["run"]
+
+
+def to_markdown(result: SweepResult, title: str, command: str | None = None) -> str:
+    columns = label_columns(result)
+    header = [*columns, "runs", *(label for _, label in HEADLINE)]
     lines = [f"# {title}", ""]
+    if command:  # a committed report says how to make it again
+        lines += [f"Made by `{command}`.", ""]
     if result.comparisons:
         lines += ["**Method.** " + method_note(result), ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in result.rows:
-        cells = [row["levels"][f] for f in result.factors] + [str(row["n"])]
+        cells = [row["levels"].get(f, SWEEP_ROW) for f in columns] + [str(row["n"])]
         cells += [_cell(row["stats"], key) for key, _ in HEADLINE]
         lines.append("| " + " | ".join(cells) + " |")
     for reference in result.baselines:
-        cells = [reference["label"], *("–" for _ in result.factors[1:]), str(reference["n"])]
+        cells = [reference["label"], *("–" for _ in columns[1:]), str(reference["n"])]
         cells += [_cell(reference["stats"], key) for key, _ in HEADLINE]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Mean ± sample std over seeds/folds (runs = finished jobs per row)."]
@@ -413,9 +429,10 @@ def write_csv(result: SweepResult, path: Path) -> None:
     prefixes = {f: "" if len(compared) == 1 else f"{f}:" for f in compared}
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
+        columns = label_columns(result)
         writer.writerow(
             [
-                *result.factors,
+                *columns,
                 "runs",
                 "failed",
                 *(f"{k}_{s}" for k, _ in HEADLINE for s in ("mean", "std")),
@@ -424,7 +441,7 @@ def write_csv(result: SweepResult, path: Path) -> None:
         )
         rows = list(result.rows)
         for reference in result.baselines:
-            levels = {f: (reference["label"] if i == 0 else "") for i, f in enumerate(result.factors)}
+            levels = {f: (reference["label"] if i == 0 else "") for i, f in enumerate(columns)}
             rows.append({**reference, "levels": levels, "baseline": True})
         for row in rows:
             values = [row["stats"].get(k, {}) for k, _ in HEADLINE]
@@ -437,7 +454,7 @@ def write_csv(result: SweepResult, path: Path) -> None:
             ]
             writer.writerow(
                 [
-                    *(row["levels"][f] for f in result.factors),
+                    *(row["levels"].get(f, SWEEP_ROW) for f in columns),
                     row["n"],
                     row["failed"],
                     *(v.get(s, "") for v in values for s in ("mean", "std")),
@@ -514,12 +531,15 @@ def write_report(
     references: dict[str, str] | None = None,
     n_resamples: int = 1000,
     bootstrap_seed: int = 0,
+    title: str | None = None,
+    command: str | None = None,
 ) -> tuple[SweepResult, list[Path]]:
     sweep_dirs = [sweep_dir] if isinstance(sweep_dir, Path) else list(sweep_dir)
     result = summarize(sweep_dirs, baseline, references, n_resamples, bootstrap_seed)
     out_dir = out_dir or sweep_dirs[0]
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(result, f"Sweep report: {' + '.join(d.name for d in sweep_dirs)}")
+    title = title or f"Sweep report: {' + '.join(d.name for d in sweep_dirs)}"
+    markdown = to_markdown(result, title, command)
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     write_csv(result, out_dir / "report.csv")
     write_jobs_csv(result, out_dir / "jobs.csv")
@@ -561,7 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bootstrap-resamples", type=int, default=1000, help="paired bootstrap resamples (0: no comparison)"
     )
     parser.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap's resampling")
+    parser.add_argument("--title", default=None, help="the report's heading (default: the sweep folders' names)")
     args = parser.parse_args(argv)
+    command = shlex.join(["python", "-m", "ecct.report", *(sys.argv[1:] if argv is None else argv)])
     references = {}
     for item in args.reference:
         factor, sep, level = item.partition("=")
@@ -572,7 +594,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--bootstrap-resamples {args.bootstrap_resamples}: expected 0 or more")
     try:
         result, written = write_report(
-            args.sweep_dir, args.out, args.baseline, references, args.bootstrap_resamples, args.bootstrap_seed
+            args.sweep_dir,
+            args.out,
+            args.baseline,
+            references,
+            args.bootstrap_resamples,
+            args.bootstrap_seed,
+            args.title,
+            command,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

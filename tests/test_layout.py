@@ -28,6 +28,7 @@ COMMANDS = frozenset(
         "ecct.score",
         "ecct.evaluate",
         "ecct.report",
+        "ecct.archive",
         "ecct.data.__main__",
         "ecct.augment.__main__",
         "ecct.baseline.__main__",

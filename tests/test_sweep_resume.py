@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from ecct.archive import main as archive_main
 from ecct.data.paths import REPO_ROOT
 from ecct.report import main as report_main
 from ecct.report import summarize
 from ecct.runs import resume
+from ecct.runs.archive import ArchiveConflict, archive
+from ecct.runs.predictions import read_run_counts
 
 # Wraps `python -m ecct.train`: every Trainer records its optimizer steps (job folder, global step) in
 # $SPY_STEPS, and the job whose folder starts with $KILL_JOB SIGKILLs itself once checkpoint $KILL_STEP is saved.
@@ -162,11 +165,23 @@ def test_a_killed_sweep_rerun_skips_finished_jobs_resumes_the_killed_one_and_run
         assert rows[prompt]["delta_ci_excludes_0"] in ("True", "False")
     assert all(c.runs_disagreeing == 0 for c in result.comparisons)  # recounts match each metrics.json
 
+    # Kept without weights (ecct.archive) and brought to a new machine's sweep folder: a report reads the kept
+    # folder like the sweep, and the next run of the sweep skips every job.
+    kept, restored = tmp_path / "kept", tmp_path / "restored"
+    assert archive_main([str(sweep_dir), str(kept)]) == 0
+    assert not list(kept.glob("*/checkpoints")) and not list(kept.glob("*/wandb")) and (kept / "multirun.yaml").exists()
+    assert not list(kept.glob("*/predictions.jsonl")) and len(list(kept.glob("*/document_counts.jsonl"))) == 3
+    assert summarize(kept).comparisons == result.comparisons
+    assert archive_main([str(kept), str(restored)]) == 0
+    assert archive(sweep_dir, restored).already_there == [job.name for job in (done, cut, new)]
+
     # Under submitit (the SLURM launcher's local twin) the same decision is made, in each job: all three skipped.
     if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
         pytest.skip("hydra-submitit-launcher (extra 'slurm') is not installed")
-    finished = {job: (job / "metrics.json").stat().st_mtime_ns for job in (done, cut, new)}
-    local = [sys.executable, "-m", "ecct.train", *SWEEP, f"hydra.sweep.dir={sweep_dir}"]
+    finished = {
+        restored / job.name: (restored / job.name / "metrics.json").stat().st_mtime_ns for job in (done, cut, new)
+    }
+    local = [sys.executable, "-m", "ecct.train", *SWEEP, f"hydra.sweep.dir={restored}"]
     local.append("hydra/launcher=submitit_local")
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     submitted = subprocess.run(local, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
@@ -240,3 +255,62 @@ def test_history_counts_resumes_restarts_kills_failures_and_skips(tmp_path: Path
     assert (history.interrupted, history.failures, history.skipped) == (2, ["RuntimeError('x')"], 1)
     assert history.wandb_run_ids == ["a"]
     assert history.describe().startswith("resumed 2x (from step 2, 4); restarted 1x")
+
+
+def _fake_job(sweep: Path, name: str, cfg, finished: bool) -> Path:
+    job = sweep / name
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+    OmegaConf.save(cfg, job / "config.yaml", resolve=True)
+    (job / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (job / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    if finished:
+        (job / "metrics.json").write_text('{"test/span/triplet/f1": 0.5}')
+        (job / "predictions.jsonl").write_text(json.dumps(PREDICTION, ensure_ascii=False) + "\n", encoding="utf-8")
+    return job
+
+
+PREDICTION = {  # a test document's record: its text is the corpus's, which a kept folder must not hold
+    "id": "d1",
+    "text": "他听说明天下雨，很高兴。",
+    "triplets": [{"emotion": "高兴", "cause": "明天下雨", "category": "happiness"}],
+    "gold": [
+        {"emotion": "高兴", "cause": "明天下雨", "category": "happiness"},
+        {"emotion": "高兴", "cause": "听说", "category": "happiness"},
+    ],
+}
+
+
+def test_archive_keeps_finished_jobs_without_weights_and_refuses_another_configs_job(
+    tmp_path: Path, compose_config
+) -> None:
+    sweep, kept = tmp_path / "sweep", tmp_path / "kept"
+    cfg = compose_config("+experiment=smoke")
+    _fake_job(sweep, "0_seed=1", cfg, finished=True)
+    _fake_job(sweep, "1_seed=2", cfg, finished=False)
+    copied = archive(sweep, kept)
+    assert (copied.copied, copied.unfinished) == (["0_seed=1"], ["1_seed=2"])
+    files = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
+    assert files == [
+        "0_seed=1/.hydra/overrides.yaml",
+        "0_seed=1/config.yaml",
+        "0_seed=1/document_counts.jsonl",
+        "0_seed=1/metrics.json",
+    ]
+    assert not any(PREDICTION["text"][:6] in p.read_text(encoding="utf-8") for p in kept.rglob("*") if p.is_file())
+    for unit, expected in (("triplet", (1, 1, 2)), ("emotion", (1, 1, 1)), ("cause", (1, 1, 2))):
+        assert read_run_counts(kept / "0_seed=1", unit).counts == {"d1": expected}
+        assert read_run_counts(kept / "0_seed=1", unit).counts == read_run_counts(sweep / "0_seed=1", unit).counts
+    counts_file = kept / "0_seed=1" / "document_counts.jsonl"
+    counts_file.write_text(counts_file.read_text() + '{"id": "d2", "triplet": [1, 2]}\n')
+    with pytest.raises(ValueError, match=r"document_counts.jsonl, line 2: expected an id and 'triplet'"):
+        read_run_counts(kept / "0_seed=1")
+    counts_file.write_text(counts_file.read_text().splitlines()[0] + "\n")
+    assert resume.plan(cfg, kept / "0_seed=1").action == resume.SKIP
+    assert archive(sweep, kept).already_there == ["0_seed=1"]
+
+    other = tmp_path / "other"
+    _fake_job(other, "0_seed=1", compose_config("+experiment=smoke", "trainer.max_steps=3"), finished=True)
+    with pytest.raises(ArchiveConflict, match=r"0_seed=1.*trainer\.max_steps: 2 -> 3"):
+        archive(other, kept)
+    assert archive_main([str(tmp_path / "absent"), str(kept)]) == 1

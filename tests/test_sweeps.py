@@ -150,3 +150,36 @@ def test_report_puts_the_baseline_alongside_the_sweep(smoke_sweep: Path, tmp_pat
     assert [job.path.name for job in result.failed] == ["2_seed=3"]
     assert report_main([str(smoke_sweep), "--out", str(tmp_path / "r"), "--baseline", str(baseline)]) == 1
     assert report_main([str(smoke_sweep), "--baseline", str(tmp_path / "nowhere")]) == 2
+
+
+def test_report_of_a_sweep_with_one_level_so_far_labels_its_row_and_the_baseline_rows(tmp_path: Path) -> None:
+    # A sweep's first finished job (no factor varies yet) beside the rule floor: both rows keep their labels.
+    sweep, floor = tmp_path / "sweep", tmp_path / "floor"
+    _baseline_run(sweep / "0_prompt=full,seed=1", 0.25)
+    _baseline_run(floor / "0_seed=1", 0.15)
+    metrics = json.loads((floor / "0_seed=1" / "metrics.json").read_text())
+    (floor / "0_seed=1" / "metrics.json").write_text(json.dumps({**metrics, "method": "rules"}))
+    out = tmp_path / "report"
+    assert report_main([str(sweep), "--out", str(out), "--baseline", str(floor), "--bootstrap-resamples", "0"]) == 0
+    markdown = (out / "report.md").read_text()
+    assert "| run | runs | triplet F1 |" in markdown
+    assert "| sweep | 1 | 0.250 ± 0.000 |" in markdown and "| Rule-based floor | 1 | 0.150 ± 0.000 |" in markdown
+    with (out / "report.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["run"], float(r["test/span/triplet/f1_mean"])) for r in rows] == [
+        ("sweep", 0.25),
+        ("Rule-based floor", 0.15),
+    ]
+
+
+def test_report_is_headed_by_its_title_and_the_command_that_made_it(tmp_path: Path) -> None:
+    sweep = tmp_path / "jobs"
+    _baseline_run(sweep / "0_prompt=full,seed=1", 0.25)
+    args = [str(sweep), "--out", str(tmp_path / "report"), "--bootstrap-resamples", "0"]
+    assert report_main([*args, "--title", "Instruction ablation (CPU)"]) == 0
+    lines = (tmp_path / "report" / "report.md").read_text().splitlines()
+    assert lines[0] == "# Instruction ablation (CPU)"
+    made_by = f"Made by `python -m ecct.report {sweep} --out {tmp_path / 'report'} --bootstrap-resamples 0"
+    assert lines[2] == made_by + " --title 'Instruction ablation (CPU)'`."
+    assert report_main(args) == 0  # no title: the folder's name, as before
+    assert (tmp_path / "report" / "report.md").read_text().startswith("# Sweep report: jobs\n")
