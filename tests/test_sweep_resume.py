@@ -305,6 +305,9 @@ def test_archive_keeps_finished_jobs_without_weights_and_refuses_another_configs
     counts_file.write_text(counts_file.read_text() + '{"id": "d2", "triplet": [1, 2]}\n')
     with pytest.raises(ValueError, match=r"document_counts.jsonl, line 2: expected an id and 'triplet'"):
         read_run_counts(kept / "0_seed=1")
+    counts_file.write_text(counts_file.read_text().splitlines()[0] + '\n{"id": "d2", "triplet"\n')
+    with pytest.raises(ValueError, match=r"document_counts.jsonl, line 2: not JSON"):
+        read_run_counts(kept / "0_seed=1")
     counts_file.write_text(counts_file.read_text().splitlines()[0] + "\n")
     assert resume.plan(cfg, kept / "0_seed=1").action == resume.SKIP
     assert archive(sweep, kept).already_there == ["0_seed=1"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ecct.inference.inputs import guess_language
+from ecct.jsonl import write_jsonl
 from ecct.metrics import UNITS, document_counts
 
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -53,9 +54,8 @@ def count_predictions(path: Path, units: tuple[str, ...] = UNITS) -> dict[str, d
 def write_document_counts(predictions: Path, target: Path) -> int:
     """Write ``predictions``' per-document counts (every unit, no text) to ``target``; returns the documents."""
     counts = count_predictions(predictions)
-    lines = [json.dumps({"id": doc_id, **{u: list(c) for u, c in units.items()}}) for doc_id, units in counts.items()]
-    target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return len(lines)
+    write_jsonl(({"id": doc_id, **{u: list(c) for u, c in units.items()}} for doc_id, units in counts.items()), target)
+    return len(counts)
 
 
 def _read_counts_file(path: Path, unit: str) -> dict[str, tuple[int, int, int]]:
@@ -63,9 +63,13 @@ def _read_counts_file(path: Path, unit: str) -> dict[str, tuple[int, int, int]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {number}: not JSON ({error.msg})") from error
         values = record.get(unit) if isinstance(record, dict) else None
-        if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, int) for v in values)):
+        valid = isinstance(values, list) and len(values) == 3 and all(isinstance(v, int) for v in values)
+        if not valid or "id" not in record:
             raise ValueError(f"{path}, line {number}: expected an id and {unit!r}: [tp, n_pred, n_gold]")
         counts[str(record["id"])] = (values[0], values[1], values[2])
     return counts
