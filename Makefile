@@ -48,16 +48,20 @@ rules-floor: $(RULES_FLOOR)/metrics.json
 $(RULES_FLOOR)/metrics.json: $(STAMP)
 	$(PY) -m ecct.baseline method=rules data=gui2016 hydra.run.dir=$(RULES_FLOOR)
 
+# Hydra overrides that keep each finished job of a sweep in $(1) as the job ends (ecct.runs.archive: without
+# weights or predictions), so Ctrl-C, a kill or the machine's end loses none of them.
+KEEP_JOBS_IN = +hydra.callbacks.keep._target_=ecct.runs.archive.KeepFinishedJobs +hydra.callbacks.keep.to=$(1)
+
 # The instruction ablation on a CPU (experiments/sweep/instructions_cpu.yaml; Gemma 3 270M: make install-gemma):
 # one job at a time, one thread; the same command finishes an interrupted sweep. Finished jobs are kept without
 # their weights in the repository (ecct.archive), so a sweep longer than one machine's life goes on elsewhere:
-# they are copied into the sweep folder first (and skipped), the new ones kept after each run of the sweep.
+# they are copied into the sweep folder first (and skipped), each new one kept as it ends.
 CPU_SWEEP := multirun/instructions-cpu
 CPU_SWEEP_KEPT := experiments/results/instructions-cpu/jobs
 sweep-instructions-cpu: install rules-floor
 	test ! -d $(CPU_SWEEP_KEPT) || $(PY) -m ecct.archive $(CPU_SWEEP_KEPT) $(CPU_SWEEP)
-	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweep.dir=$(CPU_SWEEP); status=$$?; \
-		$(PY) -m ecct.archive $(CPU_SWEEP) $(CPU_SWEEP_KEPT); exit $$status
+	OMP_NUM_THREADS=1 $(PY) -m ecct.train +sweep=instructions_cpu hydra.sweep.dir=$(CPU_SWEEP) \
+		$(call KEEP_JOBS_IN,$(CPU_SWEEP_KEPT))
 	$(PY) -m ecct.report $(CPU_SWEEP_KEPT) --baseline $(RULES_FLOOR) --out experiments/results/instructions-cpu \
 		--title 'Instruction ablation on a CPU: Gemma 3 270M LoRA, 240 steps, Gui split20 #1'
 
@@ -69,16 +73,15 @@ BASELINE_SWEEP := multirun/baseline/bert-spans
 # Two side by side: progress as log lines every 10 steps rather than two interleaved bars.
 BASELINE_CPU := stage2.max_train_documents=400 stage2.trainer.num_train_epochs=1 \
 	stage1.trainer.disable_tqdm=true stage2.trainer.disable_tqdm=true
-# Finished runs are kept without their models in BASELINE_KEPT (committed: their per-document counts pair the
-# LLM runs' with the pipeline's in bench/compare_runs.py) and copied back first, as for the CPU sweep.
+# Finished runs are kept without their models in BASELINE_KEPT as each ends (committed: their per-document counts
+# pair the LLM runs' with the pipeline's in bench/compare_runs.py) and copied back first, as for the CPU sweep.
 BASELINE_KEPT := experiments/results/baseline/jobs
 sweep-baseline: install
 	for seed in 1 2 3; do test ! -d $(BASELINE_KEPT)/seed$$seed || \
 		$(PY) -m ecct.archive $(BASELINE_KEPT)/seed$$seed $(BASELINE_SWEEP)/seed$$seed || exit 1; done
 	printf '%s\n' 1 2 3 | xargs -P 2 -I{} env OMP_NUM_THREADS=1 $(PY) -m ecct.baseline -m data=gui2016 seed={} \
-		sweep_name=baseline $(BASELINE_CPU) hydra.sweep.dir=$(BASELINE_SWEEP)/seed{}; status=$$?; \
-		for seed in 1 2 3; do $(PY) -m ecct.archive $(BASELINE_SWEEP)/seed$$seed $(BASELINE_KEPT)/seed$$seed; done; \
-		exit $$status
+		sweep_name=baseline $(BASELINE_CPU) hydra.sweep.dir=$(BASELINE_SWEEP)/seed{} \
+		$(call KEEP_JOBS_IN,$(BASELINE_KEPT)/seed{})
 	$(PY) -m ecct.report $(BASELINE_KEPT)/seed1 $(BASELINE_KEPT)/seed2 $(BASELINE_KEPT)/seed3 \
 		--out experiments/results/baseline --title 'BERT pipeline, three seeds, Gui split20 #1'
 

@@ -64,9 +64,9 @@ SWEEP = [
 ]
 
 
-def _sweep(wrapper: Path, sweep_dir: Path, spy: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _sweep(wrapper: Path, sweep_dir: Path, spy: Path, *overrides: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(wrapper), *SWEEP, f"hydra.sweep.dir={sweep_dir}"],
+        [sys.executable, str(wrapper), *SWEEP, f"hydra.sweep.dir={sweep_dir}", *overrides],
         cwd=REPO_ROOT,
         env={**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "SPY_STEPS": str(spy), **env},
         capture_output=True,
@@ -90,9 +90,17 @@ def test_a_killed_sweep_rerun_skips_finished_jobs_resumes_the_killed_one_and_run
     wrapper.write_text(WRAPPER)
     sweep_dir, first_spy, second_spy = tmp_path / "sweep", tmp_path / "steps1.tsv", tmp_path / "steps2.tsv"
 
-    killed = _sweep(wrapper, sweep_dir, first_spy, KILL_JOB="1_", KILL_STEP="2")
+    # The first run keeps each job as it ends (the Makefile's KEEP_JOBS_IN): the kill loses no finished job.
+    kept_as_they_end = tmp_path / "kept-as-they-end"
+    keep = ["+hydra.callbacks.keep._target_=ecct.runs.archive.KeepFinishedJobs"]
+    keep.append(f"+hydra.callbacks.keep.to={kept_as_they_end}")
+    killed = _sweep(wrapper, sweep_dir, first_spy, *keep, KILL_JOB="1_", KILL_STEP="2")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     done, cut = (next(sweep_dir.glob(f"{i}_*")) for i in (0, 1))
+    assert sorted(p.name for p in kept_as_they_end.iterdir()) == sorted([done.name, "multirun.yaml"])
+    assert (kept_as_they_end / done.name / "metrics.json").read_text() == (done / "metrics.json").read_text()
+    assert (kept_as_they_end / done.name / "document_counts.jsonl").exists()
+    assert not (kept_as_they_end / done.name / "predictions.jsonl").exists()
     assert not list(sweep_dir.glob("2_*")), "the job after the killed one never started"
     assert (done / "metrics.json").exists() and not (cut / "metrics.json").exists()
     assert _steps(first_spy, cut) == [1, 2]

@@ -13,19 +13,29 @@ the finished jobs are kept, and ``ecct.report`` reads the kept folder like a swe
 ``TO`` a new machine's sweep folder: the next run of the sweep skips them (``ecct.runs.resume``: metrics and the
 same config). A job already in ``TO`` with the same config is left as it is (counted); one with another config is
 an error that names both folders, so two different sweeps never mix. Unfinished jobs are counted and reported.
+
+``KeepFinishedJobs`` does the keeping from inside the sweep, as each job ends (a Hydra callback:
+``+hydra.callbacks.keep._target_=ecct.runs.archive.KeepFinishedJobs +hydra.callbacks.keep.to=DIR``), so a sweep
+stopped later by Ctrl-C, a kill or the machine's end has lost none of the jobs it finished.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from ecct.runs import resume
 from ecct.runs.predictions import COUNTS_FILE, PREDICTIONS_FILE, write_document_counts
 from ecct.runs.tracking import RUN_ID_FILE
+
+log = logging.getLogger(__name__)
 
 SWEEP_FILES = ("multirun.yaml",)
 # What ``ecct.report`` and ``ecct.runs.resume`` read, and what says how the numbers came about.
@@ -103,3 +113,19 @@ def archive(source: Path, target: Path) -> Copied:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, target / name)
     return result
+
+
+class KeepFinishedJobs(Callback):
+    """Hydra callback: after each job, keep the sweep's finished jobs in ``to`` (``archive``; already kept ones are
+    left as they are), so what a job finished survives whatever stops the sweep afterwards."""
+
+    def __init__(self, to: str) -> None:
+        self.to = Path(to)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.runtime.output_dir).parent
+        result = archive(sweep_dir, self.to)
+        if result.copied:
+            log.info("kept %s in %s (without weights or predictions)", ", ".join(result.copied), self.to)
+        for item in result.too_large:
+            log.warning("left behind (over %d bytes): %s", MAX_FILE_BYTES, item)
