@@ -257,6 +257,8 @@ def summarize(
 def _cell(stats: dict[str, dict[str, float]], key: str) -> str:
     if key not in stats:
         return "–"
+    if stats[key]["n"] == 1:  # one run has no spread: "± 0.000" would claim one
+        return f"{stats[key]['mean']:.3f}"
     return format_mean_std(stats[key]["mean"], stats[key]["std"])
 
 
@@ -374,7 +376,7 @@ def to_markdown(result: SweepResult, title: str, command: str | None = None) -> 
         cells = [reference["label"], *("–" for _ in columns[1:]), str(reference["n"])]
         cells += [_cell(reference["stats"], key) for key, _ in HEADLINE]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Mean ± sample std over seeds/folds (runs = finished jobs per row)."]
+    lines += ["", "Mean ± sample std over seeds/folds (runs = finished jobs per row; one run's value stands alone)."]
     tested = {
         row.get("label") or "/".join(row["levels"].values()) or "sweep": row["stats"]["test/n_documents"]["mean"]
         for row in [*result.rows, *result.baselines]
